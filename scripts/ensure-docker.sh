@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Make a Docker engine, Compose v2 (plugin) and Compose v1 available on this machine.
+#
+# Idempotent: if everything already answers, it returns in well under a second.
+# On Debian as root it installs what is missing (docker.io, docker-compose v1 from the
+# release's own archive, the Compose v2 plugin from Debian 13's package) and starts dockerd.
+# Anywhere else it says what is missing and exits non-zero.
+set -euo pipefail
+
+log() { printf 'ensure-docker: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+have_engine() { docker info >/dev/null 2>&1; }
+have_v2() { docker compose version >/dev/null 2>&1; }
+have_v1() { command -v docker-compose >/dev/null 2>&1 && docker-compose version >/dev/null 2>&1; }
+have_tools() { command -v debootstrap >/dev/null 2>&1 && [ -x /bin/busybox ] && busybox_is_static; }
+busybox_is_static() { [ -x /usr/bin/busybox-static ] || dpkg -s busybox-static >/dev/null 2>&1; }
+
+if have_engine && have_v2 && have_v1 && have_tools; then
+  exit 0
+fi
+
+can_install() { [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null; }
+
+apt_updated=""
+apt_update() {
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+}
+apt_install() {
+  apt_update
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! have_tools; then
+  can_install || die "debootstrap and busybox-static are needed to build test images; install them (apt-get install debootstrap busybox-static)"
+  apt_install debootstrap busybox-static ca-certificates
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  can_install || die "no Docker engine answers and this is not Debian as root: install and start Docker, then re-run"
+  apt_install docker.io iptables
+fi
+
+if ! have_v1; then
+  if can_install; then
+    # Debian 12's docker-compose is Compose v1 (1.29.2); keep it for v1 compatibility tests.
+    apt_install docker-compose
+  else
+    log "Compose v1 (docker-compose) is not installed: v1 tests will be skipped"
+  fi
+fi
+
+if ! have_v2; then
+  can_install || die "the Compose v2 plugin ('docker compose') is missing: install docker-compose-plugin"
+  # Debian 12 has no Compose v2; Debian 13 ships it as package docker-compose. Add trixie with
+  # a low pin so nothing else is upgraded from it, download only that package and unpack it.
+  . /etc/os-release
+  if [ "${VERSION_CODENAME:-}" = trixie ] || [ "${VERSION_CODENAME:-}" = forky ]; then
+    apt_install docker-compose
+  else
+    src=/etc/apt/sources.list.d/devstack-trixie.list
+    pin=/etc/apt/preferences.d/devstack-trixie
+    if [ ! -f "$src" ]; then
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$src"
+      printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >"$pin"
+      apt_updated=""
+    fi
+    apt_update
+    tmp=$(mktemp -d)
+    chmod 755 "$tmp"  # apt downloads as user _apt
+    (cd "$tmp" && apt-get download -qq docker-compose/trixie >/dev/null)
+    dpkg -x "$tmp"/docker-compose_*.deb "$tmp/x"
+    install -D -m 0755 "$tmp/x/usr/libexec/docker/cli-plugins/docker-compose" \
+      /usr/libexec/docker/cli-plugins/docker-compose
+    rm -rf "$tmp"
+  fi
+  have_v2 || die "installed the Compose v2 plugin but 'docker compose version' still fails"
+fi
+
+if ! have_engine; then
+  if [ -S /var/run/docker.sock ] && pgrep -x dockerd >/dev/null 2>&1; then
+    log "dockerd is running but does not answer yet"
+  else
+    [ "$(id -u)" = 0 ] || die "the Docker engine is not running and only root can start it here: start dockerd (or Docker Desktop)"
+    log "starting dockerd (log: /var/log/dockerd.log)"
+    setsid nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+  fi
+  for _ in $(seq 1 120); do
+    have_engine && break
+    sleep 0.5
+  done
+  have_engine || die "dockerd did not answer within 60 s; see /var/log/dockerd.log"
+fi
+log "engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short) (v2)$(have_v1 && printf ', %s (v1)' "$(docker-compose version --short 2>/dev/null)")"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command (README, and .ci/run): install what the tests need, then lint, type-check, test.
+#   bash scripts/test.sh [pytest args...]
+# On Debian as root it also installs and starts a Docker engine with Compose v2 and v1
+# (scripts/ensure-docker.sh); the real-engine tests under tests/docker/ then run too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      rm -rf .venv && "$PY" -m venv .venv
+    else
+      echo "test.sh: cannot create a virtualenv: install python3-venv" >&2; exit 1
+    fi
+  fi
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import devstack, pytest, check_jsonschema' # fail early if the install did not work
+
+if [ "$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then
+  bash scripts/ensure-docker.sh || {
+    echo "test.sh: no Docker engine; the docker tests will skip (or fail under CI=true)" >&2
+  }
+fi
+
+echo "== ruff"; .venv/bin/ruff check devstack tests benchmarks
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; .venv/bin/python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""The stacks devstack ships: one cookiecutter template per directory."""
