@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from devstack import __version__, report
-from devstack.errors import EXIT_INTERRUPTED, DevstackError
+from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
+
+if TYPE_CHECKING:
+    from devstack.lifecycle import Event
+    from devstack.project import Project
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,9 +41,7 @@ def stacks() -> None:
 @click.argument("stack")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--name", help="Project name (default: from the directory name).")
-@click.option(
-    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a template variable."
-)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a template variable.")
 @click.option("--no-input", is_flag=True, help="Do not prompt (also when stdin is not a terminal).")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory; existing files are kept.")
 @click.option("--dry-run", is_flag=True, help="Show the files that would be written; write nothing.")
@@ -62,10 +67,222 @@ def new(
             kind = click.Choice(list(var.choices)) if var.choices else str
             label = f"{var.name} ({var.help})" if var.help else var.name
             values[var.name] = click.prompt(label, default=var.default, type=kind)
-    result = scaffold.create(
-        stack, target, name=name, settings=values, force=force, dry_run=dry_run
-    )
+    result = scaffold.create(stack, target, name=name, settings=values, force=force, dry_run=dry_run)
     click.echo(report.created(result, os.path.relpath(result.root)))
+
+
+def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """-f/--file (repeatable) and -p/--project-name, as in Compose."""
+    fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
+    fn = click.option(
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Compose file (repeatable; default: discovered like Compose does).",
+    )(fn)
+    return fn
+
+
+def _project(files: tuple[Path, ...], project_name: str | None) -> Project:
+    from devstack.project import Project
+
+    return Project.load(files=files, name=project_name)
+
+
+def _progress(as_json: bool) -> Callable[[Event], None]:
+    def show(event: Event) -> None:
+        if as_json:
+            click.echo(
+                json.dumps({"event": event.kind, "service": event.service, "message": event.message}),
+                err=True,
+            )
+        elif event.kind == "compose":
+            click.echo(f"  {event.message}", err=True)
+        else:
+            click.echo(f"{event.kind}: {event.message}", err=True)
+
+    return show
+
+
+@cli.command()
+@project_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-v", "--verbose", is_flag=True, help="Show INFO findings too.")
+def check(files: tuple[Path, ...], project_name: str | None, as_json: bool, verbose: bool) -> int:
+    """Check the stack without starting it (exit 1 on errors)."""
+    from devstack import lifecycle
+    from devstack.checks import has_errors
+
+    result = lifecycle.check(_project(files, project_name))
+    if as_json:
+        click.echo(report.findings_json(result.findings))
+    else:
+        click.echo(report.findings_text(result.findings, verbose=verbose))
+    return EXIT_FAILED if has_errors(result.findings) else 0
+
+
+@cli.command()
+@project_options
+@click.argument("services", nargs=-1)
+@click.option("--build", is_flag=True, help="Rebuild images before starting.")
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for healthy.")
+@click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
+def up(
+    files: tuple[Path, ...],
+    project_name: str | None,
+    services: tuple[str, ...],
+    build: bool,
+    timeout: int,
+    as_json: bool,
+) -> None:
+    """Check, build if needed, start and wait until every service is healthy."""
+    from devstack import lifecycle
+
+    try:
+        result = lifecycle.up(
+            _project(files, project_name),
+            services,
+            build=build,
+            timeout=timeout,
+            progress=_progress(as_json),
+        )
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    if as_json:
+        click.echo(
+            report.as_json(
+                "up",
+                {
+                    "project": result.project,
+                    "services": [s.to_dict() for s in result.services],
+                    "findings": [f.to_dict() for f in result.findings + result.runtime],
+                    "seconds": round(result.seconds, 2),
+                },
+            )
+        )
+    else:
+        click.echo(report.up_summary(result))
+
+
+@cli.command()
+@project_options
+@click.option("-v", "--volumes", is_flag=True, help="Also delete named volumes (asks first).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting volumes.")
+def down(files: tuple[Path, ...], project_name: str | None, volumes: bool, yes: bool) -> None:
+    """Stop and remove the containers; data in bind mounts (data/) is always kept."""
+    from devstack import lifecycle
+
+    project = _project(files, project_name)
+    if volumes and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("--volumes deletes data: confirm with --yes when not on a terminal")
+        typed = click.prompt(
+            f"This deletes the named volumes of {project.name}. Type the project name to confirm"
+        )
+        if typed.strip() != project.name:
+            raise UsageError("project name did not match; nothing was deleted")
+    lifecycle.down(project, volumes=volumes, progress=_progress(False))
+    click.echo(f"{project.name} is down" + (" (named volumes deleted)." if volumes else "; data is kept."))
+
+
+@cli.command()
+@project_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(files: tuple[Path, ...], project_name: str | None, as_json: bool) -> None:
+    """Show services, state, health and URLs."""
+    from devstack import lifecycle
+
+    statuses = lifecycle.status(_project(files, project_name))
+    if as_json:
+        click.echo(report.as_json("status", {"services": [s.to_dict() for s in statuses]}))
+    else:
+        click.echo(report.status_table(statuses))
+
+
+@cli.command()
+@project_options
+@click.option("-f", "--follow", is_flag=True, help="Follow the output.")
+@click.option("-n", "--tail", default="200", show_default=True, help="Lines from the end ('all').")
+@click.argument("services", nargs=-1)
+def logs(
+    files: tuple[Path, ...],
+    project_name: str | None,
+    follow: bool,
+    tail: str,
+    services: tuple[str, ...],
+) -> int:
+    """Show the logs of the stack or of SERVICES."""
+    from devstack.compose import ComposeRunner
+
+    runner = ComposeRunner(_project(files, project_name))
+    args = ["logs", "--tail", tail] + (["--follow"] if follow else [])
+    return runner.passthrough(*args, *(["--", *services] if services else []))
+
+
+@cli.command(name="exec", context_settings={"ignore_unknown_options": True})
+@project_options
+@click.argument("service")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(files: tuple[Path, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
+    """Run COMMAND in SERVICE's container: devstack exec web -- bash"""
+    from devstack.compose import ComposeRunner
+
+    runner = ComposeRunner(_project(files, project_name))
+    tty = [] if sys.stdin.isatty() and sys.stdout.isatty() else ["-T"]
+    return runner.passthrough("exec", *tty, service, *command)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor(as_json: bool) -> int:
+    """Check this machine: engine, Compose, disk, port clashes of the current project."""
+    from devstack import doctor as diagnose
+    from devstack.checks import has_errors
+    from devstack.errors import ProjectNotFound
+    from devstack.project import Project
+
+    try:
+        here: Path | None = Project.load().root
+    except ProjectNotFound:
+        here = None
+    findings = diagnose.run(here)
+    if as_json:
+        click.echo(report.findings_json(findings))
+    else:
+        click.echo(report.findings_text(findings, verbose=True))
+    return EXIT_FAILED if has_errors(findings) else 0
+
+
+@cli.group()
+def env() -> None:
+    """Manage the project's .env."""
+
+
+@env.command("sync")
+@project_options
+def env_sync(files: tuple[Path, ...], project_name: str | None) -> None:
+    """Create .env from .env.example, or add the keys it lacks (values are never changed)."""
+    from devstack import envfile
+
+    project = _project(files, project_name)
+    result = envfile.sync(project.root)
+    if not (project.root / ".env.example").is_file():
+        click.echo("No .env.example here: nothing to do.")
+    elif result.created:
+        click.echo(
+            f"Created .env with {len(result.added)} keys; generated: {', '.join(result.generated) or 'none'}."
+        )
+    elif result.added:
+        click.echo(
+            f"Added to .env: {', '.join(result.added)}"
+            + (f" (generated: {', '.join(result.generated)})" if result.generated else "")
+            + "."
+        )
+    else:
+        click.echo(".env already has every key of .env.example.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        click.echo(report.error(exc.message, exc.hint), err=True)
+        click.echo(report.error(exc.message, exc.hint, exc.details), err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

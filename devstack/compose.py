@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -25,13 +24,14 @@ TAIL_LINES = 20
 
 @dataclass(frozen=True)
 class ComposeBinary:
-    argv: tuple[str, ...]
-    version: str
+    argv: tuple[str, ...]  # what is executed
+    version: str  # "" until asked for (see version_of)
     v1: bool
+    shown: tuple[str, ...] = ()  # how error messages name it, when argv is a plugin path
 
     @property
-    def label(self) -> str:
-        return f"{' '.join(self.argv)} {self.version}"
+    def name(self) -> str:
+        return " ".join(self.shown or self.argv)
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,42 @@ def _version_of(argv: Sequence[str]) -> str | None:
     return proc.stdout.strip().lstrip("v") or None
 
 
+_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def _compose_plugin() -> str | None:
+    """The Compose v2 CLI plugin, found where the docker CLI looks for it (no process spawned)."""
+    config = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    for directory in (os.path.join(config, "cli-plugins"), *_PLUGIN_DIRS):
+        candidate = os.path.join(directory, "docker-compose")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def probe(override: str | None = None) -> ComposeBinary:
-    """Find Compose: $DEVSTACK_COMPOSE, else `docker compose` (v2), else `docker-compose` (v1)."""
+    """Find Compose: $DEVSTACK_COMPOSE, else `docker compose` (v2), else `docker-compose` (v1).
+
+    The result is remembered for the process. The v2 plugin is recognised by its file, which
+    saves a `docker compose version` call (~50 ms) on every devstack command.
+    """
     wanted = override if override is not None else os.environ.get("DEVSTACK_COMPOSE", "")
     if wanted in _probed:
         return _probed[wanted]
-    candidates = [tuple(shlex.split(wanted))] if wanted else [("docker", "compose"), ("docker-compose",)]
+    if not wanted and shutil.which("docker"):
+        plugin = _compose_plugin()
+        if plugin:
+            # Run the plugin directly, standalone: the same binary and behaviour as
+            # `docker compose`, without the docker CLI's two extra processes (~60 ms a call).
+            _probed[wanted] = ComposeBinary((plugin,), "", v1=False, shown=("docker", "compose"))
+            return _probed[wanted]
+    default = [("docker", "compose"), ("docker-compose",)]
+    candidates = [tuple(shlex.split(wanted))] if wanted else default
     for argv in candidates:
         if not shutil.which(argv[0]):
             continue
@@ -84,6 +114,11 @@ def probe(override: str | None = None) -> ComposeBinary:
         "Docker Compose is not installed (neither `docker compose` nor `docker-compose` answers)",
         hint="install the Compose plugin: https://docs.docker.com/compose/install/",
     )
+
+
+def version_of(binary: ComposeBinary) -> str:
+    """The binary's version, asked for only when someone wants to see it."""
+    return binary.version or _version_of(binary.argv) or "unknown"
 
 
 def classify(stderr: str) -> tuple[type[Exception] | None, str | None]:
@@ -186,9 +221,7 @@ class ComposeRunner:
             raise self._failure(argv, proc.returncode, proc.stderr or proc.stdout)
         return proc
 
-    def stream(
-        self, *args: str, on_line: Callable[[str], None] | None = None
-    ) -> None:
+    def stream(self, *args: str, on_line: Callable[[str], None] | None = None) -> None:
         """Run a long compose command, passing each output line to on_line as it comes."""
         argv = self.argv(*args)
         tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -236,7 +269,7 @@ class ComposeRunner:
             return EngineUnavailable("the Docker engine is not reachable", hint=hint)
         if kind is ComposeNotFound:
             return ComposeNotFound("Docker Compose is not installed", hint=hint)
-        shown = [*self.binary.argv, *argv[len(self.argv()) :]]
+        shown = [*(self.binary.shown or self.binary.argv), *argv[len(self.argv()) :]]
         return ComposeFailed(shown, returncode, tail, hint=hint)
 
     # -- commands ------------------------------------------------------------------------

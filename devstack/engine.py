@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devstack.errors import EngineUnavailable
@@ -24,6 +30,64 @@ class PortHolder:
 
 
 _client: Any = None
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+def docker_host(environ: Mapping[str, str] | None = None) -> str:
+    """The engine the docker CLI would talk to: DOCKER_HOST, else the current context, else the socket."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"]
+    config_dir = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME", "~")).expanduser() / ".docker")
+    name = env.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config_dir / "config.json").read_text("utf-8")).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    if name and name != "default":
+        meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+        try:
+            host = json.loads(meta.read_text("utf-8"))["Endpoints"]["docker"]["Host"]
+            if host:
+                return str(host)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return DEFAULT_HOST
+
+
+def quick_ping(timeout: float = 3.0) -> None:
+    """Ask a local (unix socket) engine for /_ping without importing the SDK (~1 ms).
+
+    Remote engines (tcp://, ssh://) are pinged through the SDK instead.
+    """
+    host = docker_host()
+    if not host.startswith("unix://"):
+        ping()
+        return
+    path = host[len("unix://") :]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            answer = sock.recv(64)
+    except FileNotFoundError:
+        raise EngineUnavailable(
+            f"the Docker engine is not running (no socket at {path})", hint=_hint(Exception())
+        ) from None
+    except PermissionError:
+        raise EngineUnavailable(
+            f"permission denied on the Docker socket {path}",
+            hint=_hint(Exception("Permission denied")),
+        ) from None
+    except OSError as exc:
+        raise EngineUnavailable(
+            f"the Docker engine does not answer on {path}: {exc.strerror or exc}",
+            hint=_hint(Exception()),
+        ) from None
+    if not answer.startswith(b"HTTP/") or b" 200 " not in answer.split(b"\r\n", 1)[0] + b" ":
+        raise EngineUnavailable(f"the Docker engine on {path} answered {answer[:40]!r}")
 
 
 def client() -> docker.DockerClient:
@@ -35,7 +99,11 @@ def client() -> docker.DockerClient:
     from docker.errors import DockerException
 
     try:
-        _client = docker.from_env(timeout=30)
+        host = docker_host()
+        if host == DEFAULT_HOST or os.environ.get("DOCKER_HOST"):
+            _client = docker.from_env(timeout=30)
+        else:
+            _client = docker.DockerClient(base_url=host, timeout=30)
     except DockerException as exc:
         raise EngineUnavailable(
             f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
@@ -53,8 +121,6 @@ def _reason(exc: Exception) -> str:
 
 
 def _hint(exc: Exception) -> str:
-    import os
-
     text = str(exc)
     if "Permission denied" in text:
         return "add your user to the docker group (then log in again), or use rootless Docker"
@@ -74,7 +140,123 @@ def containers_publishing(port: int, protocol: str = "tcp") -> list[PortHolder]:
     holders = []
     for container in found:
         labels = container.labels or {}
-        holders.append(
-            PortHolder(container.name, labels.get(PROJECT_LABEL), labels.get(SERVICE_LABEL))
-        )
+        holders.append(PortHolder(container.name, labels.get(PROJECT_LABEL), labels.get(SERVICE_LABEL)))
     return holders
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What devstack needs to know about one container of a project."""
+
+    id: str
+    name: str
+    service: str
+    state: str  # running, exited, restarting, created, paused, dead
+    health: str  # healthy, unhealthy, starting, or "" without a healthcheck
+    exit_code: int
+    started_at: str
+    restart_count: int
+    env: dict[str, str]
+    ports: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
+    exposed: tuple[int, ...]  # container TCP ports the image or compose declare
+
+
+def ping() -> None:
+    """Raise EngineUnavailable unless the daemon answers."""
+    from docker.errors import DockerException
+
+    try:
+        client().ping()
+    except DockerException as exc:
+        raise EngineUnavailable(
+            f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
+        ) from exc
+
+
+def project_containers(project: str) -> list[ContainerInfo]:
+    """All containers of a Compose project, found by label (names differ in v1 and v2)."""
+    from docker.errors import DockerException, NotFound
+
+    api = client().api
+    try:
+        summaries = api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    except DockerException as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    infos = []
+    for summary in summaries:
+        try:
+            data = api.inspect_container(summary["Id"])
+        except NotFound:
+            continue  # removed while we looked
+        except DockerException as exc:
+            raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+        infos.append(_info(data))
+    return sorted(infos, key=lambda i: (i.service, i.name))
+
+
+def _info(data: dict[str, Any]) -> ContainerInfo:
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    labels = config.get("Labels") or {}
+    env = {}
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    ports = []
+    for spec, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        number, _, proto = spec.partition("/")
+        for binding in bindings or []:
+            if binding.get("HostPort"):
+                ports.append((binding.get("HostIp") or "", int(binding["HostPort"]), int(number), proto))
+    exposed = sorted(
+        {int(spec.partition("/")[0]) for spec in (config.get("ExposedPorts") or {}) if spec.endswith("/tcp")}
+    )
+    return ContainerInfo(
+        id=data["Id"],
+        name=str(data.get("Name", "")).lstrip("/"),
+        service=labels.get(SERVICE_LABEL, ""),
+        state=str(state.get("Status", "")),
+        health=str((state.get("Health") or {}).get("Status", "")),
+        exit_code=int(state.get("ExitCode") or 0),
+        started_at=str(state.get("StartedAt", "")),
+        restart_count=int(data.get("RestartCount") or 0),
+        env=env,
+        ports=tuple(ports),
+        exposed=tuple(exposed),
+    )
+
+
+def exec_in(container_id: str, argv: list[str]) -> tuple[int, str]:
+    """Run argv inside a running container; return (exit code, combined output)."""
+    from docker.errors import APIError, DockerException
+
+    api = client().api
+    try:
+        handle = api.exec_create(container_id, argv, stdout=True, stderr=True)
+        output = api.exec_start(handle["Id"])
+        code = api.exec_inspect(handle["Id"]).get("ExitCode")
+    except APIError as exc:
+        return 126, str(exc.explanation or exc)
+    except DockerException as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+    return (int(code) if code is not None else 126), text
+
+
+def info() -> dict[str, Any]:
+    """`docker info` as a dict (server version, root dir, storage driver...)."""
+    from docker.errors import DockerException
+
+    try:
+        return dict(client().info())
+    except DockerException as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+def server_version() -> str:
+    from docker.errors import DockerException
+
+    try:
+        return str(client().version().get("Version", "?"))
+    except DockerException as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc

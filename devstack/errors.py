@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -17,10 +18,11 @@ class DevstackError(Exception):
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, details: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details  # optional lines shown under the error (e.g. a log tail)
 
     def __str__(self) -> str:
         return self.message
@@ -53,7 +55,11 @@ class ProjectNotFound(DevstackError):
 
 
 class ChecksFailed(DevstackError):
-    """Checks found errors; the findings carry the details."""
+    """Checks found errors; `findings` carries them for the report."""
+
+    def __init__(self, message: str, findings: list[Any], hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.findings = findings
 
 
 class EngineUnavailable(DevstackError):

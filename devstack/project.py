@@ -52,9 +52,7 @@ class Project:
             chosen = _discover(start)
         for path in chosen:
             if not path.exists():
-                raise ProjectNotFound(
-                    f"compose file {path} does not exist", hint="check the -f option"
-                )
+                raise ProjectNotFound(f"compose file {path} does not exist", hint="check the -f option")
         root = chosen[0].parent
         if directory is not None and files:
             root = start

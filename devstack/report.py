@@ -1,12 +1,19 @@
-"""Turn results into text for people (and, where asked, JSON for machines). Never prints."""
+"""Turn results into text for people, or JSON for machines. Never prints."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from devstack.checks import Finding, Severity
 
 if TYPE_CHECKING:
+    from devstack.lifecycle import ServiceStatus, UpResult
     from devstack.scaffold import CreateResult
     from devstack.stacks import Stack
+
+JSON_SCHEMA_VERSION = 1
 
 
 def stacks_table(stacks: list[Stack]) -> str:
@@ -28,9 +35,7 @@ def created(result: CreateResult, cwd_relative: str) -> str:
     if result.kept:
         lines.append("Kept existing files (not overwritten): " + ", ".join(result.kept))
     if result.env and result.env.generated:
-        lines.append(
-            "Generated secrets in .env (git-ignored): " + ", ".join(result.env.generated)
-        )
+        lines.append("Generated secrets in .env (git-ignored): " + ", ".join(result.env.generated))
     lines.append("")
     lines.append("Next:")
     if cwd_relative not in (".", ""):
@@ -42,8 +47,62 @@ def created(result: CreateResult, cwd_relative: str) -> str:
     return "\n".join(lines)
 
 
-def error(message: str, hint: str | None) -> str:
+def error(message: str, hint: str | None, details: str | None = None) -> str:
     text = f"error: {message}"
     if hint:
         text += f"\n  hint: {hint}"
+    if details:
+        text += "\n" + "\n".join(f"  | {line}" for line in details.splitlines())
     return text
+
+
+def findings_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
+    shown = [f for f in findings if verbose or f.severity > Severity.INFO]
+    if not shown:
+        return "No problems found."
+    order = sorted(shown, key=lambda f: (-int(f.severity), f.code, f.location or ""))
+    lines = []
+    for f in order:
+        where = f" [{f.location}]" if f.location else ""
+        lines.append(f"{str(f.severity).upper():7} {f.code} {f.message}{where}")
+        if f.hint:
+            lines.append(f"        hint: {f.hint}")
+    errors = sum(1 for f in shown if f.severity >= Severity.ERROR)
+    warnings = sum(1 for f in shown if f.severity == Severity.WARNING)
+    lines.append(f"{errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines)
+
+
+def as_json(kind: str, payload: dict[str, Any]) -> str:
+    return json.dumps({"schema_version": JSON_SCHEMA_VERSION, "kind": kind, **payload}, indent=2)
+
+
+def findings_json(findings: Sequence[Finding]) -> str:
+    return as_json(
+        "check",
+        {
+            "findings": [f.to_dict() for f in findings],
+            "errors": sum(1 for f in findings if f.severity >= Severity.ERROR),
+        },
+    )
+
+
+def status_table(statuses: Sequence[ServiceStatus]) -> str:
+    if not statuses:
+        return "No containers: the stack is not running (`devstack up` starts it)."
+    rows = [("SERVICE", "STATE", "HEALTH", "URL", "READY")]
+    for s in statuses:
+        ready = f"{s.ready_seconds:.1f}s" if s.ready_seconds is not None else "-"
+        rows.append((s.service, s.state, s.health or "-", " ".join(s.urls) or "-", ready))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def up_summary(result: UpResult) -> str:
+    lines = [status_table(result.services)]
+    problems = [f for f in result.findings + result.runtime if f.severity > Severity.INFO]
+    if problems:
+        lines.append("")
+        lines.append(findings_text(problems))
+    lines.append(f"{result.project} is up ({result.seconds:.1f} s).")
+    return "\n".join(lines)

@@ -81,9 +81,7 @@ def check_target(target: Path, force: bool) -> Path:
     """Refuse a target that cannot receive a project; return the nearest existing ancestor."""
     if target.exists() or target.is_symlink():
         if not target.is_dir():
-            raise TargetError(
-                f"{target} exists and is not a directory", hint="choose another directory"
-            )
+            raise TargetError(f"{target} exists and is not a directory", hint="choose another directory")
         if any(target.iterdir()) and not force:
             raise TargetError(
                 f"{target} is not empty",
@@ -181,9 +179,7 @@ def _render(stack: Stack, answers: dict[str, str], staging: Path) -> Path:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()
-    )
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
 
 def _digest(path: Path) -> str:

@@ -17,7 +17,10 @@ from devstack.errors import InvalidValue, TemplateError, UnknownStack
 _RULES: dict[str, tuple[str, str]] = {
     # rule: (regex, what a valid value looks like)
     "port": (r"[1-9][0-9]{0,4}", "a TCP port number from 1 to 65535"),
-    "identifier": (r"[A-Za-z_][A-Za-z0-9_]{0,31}", "letters, digits and '_', at most 32, not starting with a digit"),
+    "identifier": (
+        r"[A-Za-z_][A-Za-z0-9_]{0,31}",
+        "letters, digits and '_', at most 32, not starting with a digit",
+    ),
     "image": (
         r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
         r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
@@ -79,7 +82,7 @@ class Stack:
 
 def templates_root() -> Path:
     """The directory holding the shipped templates (inside the installed package)."""
-    import devstack.templates as shipped  # type: ignore[import-not-found]
+    import devstack.templates as shipped
 
     return Path(shipped.__file__).resolve().parent
 
@@ -96,9 +99,7 @@ def find(name: str, root: Path | None = None) -> Stack:
         if stack.name == name:
             return stack
     known = ", ".join(s.name for s in stacks) or "none"
-    raise UnknownStack(
-        f"unknown stack {name!r}", hint=f"known stacks: {known} (see `devstack stacks`)"
-    )
+    raise UnknownStack(f"unknown stack {name!r}", hint=f"known stacks: {known} (see `devstack stacks`)")
 
 
 def load(path: Path) -> Stack:

@@ -1,0 +1,175 @@
+"""Runtime checks on a started stack: links resolve and connect from inside, required vars are set.
+
+Each dependency edge (depends_on, links) is tried from inside the dependent container with
+whatever the image has (getent/nslookup to resolve; bash /dev/tcp, python3, php, perl or nc to
+connect). Images without a shell cannot be probed: that is reported as INFO, not guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from devstack.checks import Finding, Severity
+
+# $1 = host, $2 = port (may be empty). Exit: 0 ok, 10 unresolved, 11 refused/timeout, 12 no tool.
+PROBE = r"""
+h="$1"; p="$2"
+t=""; command -v timeout >/dev/null 2>&1 && t="timeout 4"
+if command -v getent >/dev/null 2>&1; then getent hosts "$h" >/dev/null 2>&1 || exit 10
+elif command -v nslookup >/dev/null 2>&1; then nslookup "$h" >/dev/null 2>&1 || exit 10
+fi
+[ -z "$p" ] && exit 0
+if command -v bash >/dev/null 2>&1; then
+  $t bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$h" "$p" 2>/dev/null && exit 0 || exit 11
+fi
+if command -v python3 >/dev/null 2>&1; then
+  python3 -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 4)' "$h" "$p" 2>/dev/null && exit 0 || exit 11
+fi
+if command -v php >/dev/null 2>&1; then
+  php -r '$s=@fsockopen($argv[1], (int)$argv[2], $e, $m, 4); exit($s ? 0 : 11);' "$h" "$p" && exit 0 || exit 11
+fi
+if command -v perl >/dev/null 2>&1; then
+  perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(PeerAddr=>$ARGV[0],PeerPort=>$ARGV[1],Timeout=>4) ? 0 : 11)' "$h" "$p" && exit 0 || exit 11
+fi
+if command -v nc >/dev/null 2>&1; then
+  if nc -z -w 4 "$h" "$p" >/dev/null 2>&1; then exit 0; fi
+  if nc -h 2>&1 | grep -q -- ' -z'; then exit 11; fi
+  # BusyBox nc has no -z: connect, send nothing, and let -w end it.
+  nc -w 2 "$h" "$p" </dev/null >/dev/null 2>&1 && exit 0 || exit 11
+fi
+exit 12
+"""
+
+_REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # the dependent service
+    target: str  # the service it needs
+    kind: str  # depends_on or links
+    hostname: str  # the name used to reach it (service name or link alias)
+
+
+def edges(model: Mapping[str, Any]) -> list[Edge]:
+    """Dependency edges of the compose model (already interpolated and normalised)."""
+    found: list[Edge] = []
+    services = model.get("services") or {}
+    for name, svc in services.items():
+        deps = svc.get("depends_on") or {}
+        for target in deps if isinstance(deps, (dict, list)) else []:
+            found.append(Edge(name, str(target), "depends_on", str(target)))
+        for link in svc.get("links") or []:
+            target, _, alias = str(link).partition(":")
+            found.append(Edge(name, target, "links", alias or target))
+    return found
+
+
+def required_variables(raw_services: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per service, the environment keys whose value uses ${VAR:?...} or ${VAR?...}."""
+    required: dict[str, list[str]] = {}
+    for name, svc in raw_services.items():
+        env = svc.get("environment") if isinstance(svc, dict) else None
+        items: Iterable[tuple[str, Any]]
+        if isinstance(env, dict):
+            items = env.items()
+        elif isinstance(env, list):
+            items = (str(e).partition("=")[::2] for e in env)
+        else:
+            continue
+        keys = [str(k) for k, v in items if v is not None and _REQUIRED.search(str(v))]
+        if keys:
+            required[name] = keys
+    return required
+
+
+def check(
+    containers: Mapping[str, Any],
+    model: Mapping[str, Any],
+    raw_services: Mapping[str, Any],
+    run_in: Callable[[str, list[str]], tuple[int, str]],
+    only: set[str] | None = None,
+) -> list[Finding]:
+    """Runtime findings. `containers` maps service -> engine.ContainerInfo (running ones)."""
+    findings: list[Finding] = []
+    for service, keys in required_variables(raw_services).items():
+        info = containers.get(service)
+        if info is None or (only is not None and service not in only):
+            continue
+        for key in keys:
+            if not info.env.get(key):
+                findings.append(
+                    Finding(
+                        "DS620",
+                        Severity.ERROR,
+                        f"required variable {key} is empty inside {service}",
+                        hint=f"set {key} in .env (or the environment) and run `devstack up` again",
+                        location=f"service {service}",
+                    )
+                )
+    jobs = []
+    for edge in edges(model):
+        src = containers.get(edge.source)
+        dst = containers.get(edge.target)
+        if src is None or src.state != "running":
+            continue
+        if only is not None and edge.source not in only and edge.target not in only:
+            continue
+        ports = list(dst.exposed[:3]) if dst is not None else []
+        for port in ports or [None]:
+            jobs.append((edge, src, port))
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(jobs)))) as pool:
+        results = list(
+            pool.map(
+                lambda job: (
+                    job,
+                    run_in(
+                        job[1].id,
+                        ["sh", "-c", PROBE, "probe", job[0].hostname, str(job[2] or "")],
+                    ),
+                ),
+                jobs,
+            )
+        )
+    for (edge, _src, port), (code, output) in results:
+        finding = _link_finding(edge, port, code, output)
+        if finding:
+            findings.append(finding)
+    return findings
+
+
+def _link_finding(edge: Edge, port: int | None, code: int, output: str) -> Finding | None:
+    where = f"service {edge.source}"
+    target = f"{edge.hostname}:{port}" if port else edge.hostname
+    if code == 0:
+        return None
+    if code == 10:
+        return Finding(
+            "DS610",
+            Severity.ERROR,
+            f"{edge.source} cannot resolve {edge.hostname!r} ({edge.kind} {edge.target})",
+            hint=f"is service {edge.target!r} running on a network {edge.source} shares? "
+            "check `networks:` of both services",
+            location=where,
+        )
+    if code == 11:
+        return Finding(
+            "DS611",
+            Severity.ERROR,
+            f"{edge.source} cannot connect to {target}",
+            hint=f"{edge.target} resolves but nothing listens on port {port}: "
+            f"see `devstack logs {edge.target}`",
+            location=where,
+        )
+    return Finding(
+        "DS612",
+        Severity.INFO,
+        f"could not test {edge.source} -> {target} from inside the container "
+        "(no shell or network tool in the image)",
+        hint=None,
+        location=where,
+    )
