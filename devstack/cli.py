@@ -136,7 +136,7 @@ def up(
     build: bool,
     timeout: int,
     as_json: bool,
-) -> None:
+) -> int:
     """Check, build if needed, start and wait until every service is healthy."""
     from devstack import lifecycle
 
@@ -165,6 +165,9 @@ def up(
         )
     else:
         click.echo(report.up_summary(result))
+    from devstack.checks import has_errors
+
+    return EXIT_FAILED if has_errors(result.runtime) else 0
 
 
 @cli.command()

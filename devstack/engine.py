@@ -111,6 +111,14 @@ def client() -> docker.DockerClient:
     return _client
 
 
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    """What the SDK raises when the engine fails: its own errors and requests' connection errors."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    return (DockerException, RequestException)
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     if "Permission denied" in text:
@@ -131,11 +139,9 @@ def _hint(exc: Exception) -> str:
 
 def containers_publishing(port: int, protocol: str = "tcp") -> list[PortHolder]:
     """Running containers that publish `port` on the host (any project)."""
-    from docker.errors import DockerException
-
     try:
         found = client().containers.list(filters={"publish": f"{port}/{protocol}"})
-    except DockerException as exc:
+    except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
     holders = []
     for container in found:
@@ -163,11 +169,9 @@ class ContainerInfo:
 
 def ping() -> None:
     """Raise EngineUnavailable unless the daemon answers."""
-    from docker.errors import DockerException
-
     try:
         client().ping()
-    except DockerException as exc:
+    except _sdk_errors() as exc:
         raise EngineUnavailable(
             f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
         ) from exc
@@ -175,12 +179,12 @@ def ping() -> None:
 
 def project_containers(project: str) -> list[ContainerInfo]:
     """All containers of a Compose project, found by label (names differ in v1 and v2)."""
-    from docker.errors import DockerException, NotFound
+    from docker.errors import NotFound
 
     api = client().api
     try:
         summaries = api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
-    except DockerException as exc:
+    except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
     infos = []
     for summary in summaries:
@@ -188,7 +192,7 @@ def project_containers(project: str) -> list[ContainerInfo]:
             data = api.inspect_container(summary["Id"])
         except NotFound:
             continue  # removed while we looked
-        except DockerException as exc:
+        except _sdk_errors() as exc:
             raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
         infos.append(_info(data))
     return sorted(infos, key=lambda i: (i.service, i.name))
@@ -228,7 +232,7 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
 
 def exec_in(container_id: str, argv: list[str]) -> tuple[int, str]:
     """Run argv inside a running container; return (exit code, combined output)."""
-    from docker.errors import APIError, DockerException
+    from docker.errors import APIError
 
     api = client().api
     try:
@@ -237,7 +241,7 @@ def exec_in(container_id: str, argv: list[str]) -> tuple[int, str]:
         code = api.exec_inspect(handle["Id"]).get("ExitCode")
     except APIError as exc:
         return 126, str(exc.explanation or exc)
-    except DockerException as exc:
+    except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
     return (int(code) if code is not None else 126), text
@@ -245,18 +249,14 @@ def exec_in(container_id: str, argv: list[str]) -> tuple[int, str]:
 
 def info() -> dict[str, Any]:
     """`docker info` as a dict (server version, root dir, storage driver...)."""
-    from docker.errors import DockerException
-
     try:
         return dict(client().info())
-    except DockerException as exc:
+    except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
 
 
 def server_version() -> str:
-    from docker.errors import DockerException
-
     try:
         return str(client().version().get("Version", "?"))
-    except DockerException as exc:
+    except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
