@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Build the images devstack's real-engine tests use (tests/images/), or reuse them when cached.
+#
+# usage: scripts/build-test-images.sh [--force]
+#
+# No image registry is reachable where the tests run, so every image is built here:
+#   debian:trixie-slim            debootstrap + docker import (tests/images/debian-trixie-slim)
+#   devstack-test/busybox:latest  FROM scratch + the host's static busybox (tests/images/busybox)
+#   mariadb:11.8                  stand-in for the official image (tests/images/mariadb)
+#   mysql:8.4                     stand-in for the official image, MariaDB underneath (tests/images/mysql)
+#
+# Each image carries the label devstack.test.hash: a hash of exactly what it was built from (its
+# build context, as a reproducible tar, plus the id of its base image). An image is rebuilt only
+# when that hash changes, so a warm run takes well under 2 s. An image of the same name that this
+# script did not build (no label, e.g. the real debian:trixie-slim or mariadb:11.8 pulled from a
+# registry) is left alone and used as it is. --force rebuilds the images this script built.
+# Prints one line per image: name, "built" / "cached" / "kept", seconds.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+images="$repo/tests/images"
+label=devstack.test.hash
+
+force=
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "build-test-images: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+"$repo/scripts/ensure-docker.sh"
+
+# Concurrent runs (two terminals, pytest-xdist workers) wait for each other instead of
+# building the same image twice.
+exec 9>"${TMPDIR:-/tmp}/devstack-test-images.lock"
+flock 9
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/devstack-test-images.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+now_us() {
+  local t=${EPOCHREALTIME:-$(date +%s.%N)}
+  t=${t/[.,]/}
+  echo "${t:0:16}"
+}
+report() { # NAME STATUS START_US
+  local us=$(($(now_us) - $3))
+  printf '%-30s %-7s %4d.%01ds\n' "$1" "$2" $((us / 1000000)) $((us % 1000000 / 100000))
+}
+
+# Reproducible tar of the given sources: same content and modes, same bytes (no mtimes or owners).
+# usage: context_tar OUT (-C DIR PATH)...
+context_tar() {
+  local out=$1; shift
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w --format=gnu \
+    -cf "$out" "$@"
+}
+
+image_label() { # IMAGE -> the hash label ("" when unlabelled), exit 1 when there is no such image
+  docker image inspect --format "{{ index .Config.Labels \"$label\" }}" "$1" 2>/dev/null \
+    | sed 's/^<no value>$//'
+}
+image_id() {
+  docker image inspect --format '{{ .Id }}' "$1"
+}
+
+fail_build() { # IMAGE LOG
+  echo "build-test-images: building $1 failed; last lines of its log:" >&2
+  tail -n 40 "$2" >&2
+  exit 1
+}
+
+# usage: ensure_image IMAGE CONTEXT_TAR BASE_IMAGE|- BUILD_FUNCTION
+ensure_image() {
+  local image=$1 ctx=$2 base=$3 build=$4 start hash current old_id=
+  start=$(now_us)
+  hash=$({ cat "$ctx"; [ "$base" = - ] || image_id "$base"; } | sha256sum | cut -c1-32)
+  if current=$(image_label "$image"); then
+    if [ -z "$current" ]; then
+      report "$image" kept "$start"
+      return
+    fi
+    if [ "$current" = "$hash" ] && [ -z "$force" ]; then
+      report "$image" cached "$start"
+      return
+    fi
+    old_id=$(image_id "$image")
+  fi
+  "$build" "$image" "$ctx" "$hash" >"$work/build.log" 2>&1 || fail_build "$image" "$work/build.log"
+  # The replaced image is garbage now, unless a container or another tag still uses it.
+  if [ -n "$old_id" ] && [ "$old_id" != "$(image_id "$image")" ]; then
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+  fi
+  report "$image" built "$start"
+}
+
+build_with_docker() { # IMAGE CONTEXT_TAR HASH
+  docker build --force-rm --label "$label=$3" -t "$1" - <"$2"
+}
+
+build_debian() { # IMAGE CONTEXT_TAR HASH
+  "$images/debian-trixie-slim/mkimage.sh" "$1" --change "LABEL $label=$3"
+}
+
+context_tar "$work/debian.tar" -C "$images/debian-trixie-slim" .
+ensure_image debian:trixie-slim "$work/debian.tar" - build_debian
+
+# Debian's busybox-static: /bin/busybox, or /usr/bin/busybox-static next to the dynamic busybox.
+busybox=
+for candidate in /usr/bin/busybox-static /bin/busybox "$(command -v busybox || true)"; do
+  if [ -n "$candidate" ] && [ -x "$candidate" ]; then busybox=$candidate; break; fi
+done
+[ -n "$busybox" ] || { echo "build-test-images: no busybox; install Debian's busybox-static" >&2; exit 1; }
+# A dynamically linked busybox would not run in an image without a C library.
+if command -v ldd >/dev/null && ldd "$busybox" >/dev/null 2>&1; then
+  echo "build-test-images: $busybox is dynamically linked; install Debian's busybox-static" >&2
+  exit 1
+fi
+mkdir "$work/busybox"
+cp "$busybox" "$work/busybox/busybox"
+context_tar "$work/busybox.tar" -C "$images/busybox" . -C "$work/busybox" busybox
+ensure_image devstack-test/busybox:latest "$work/busybox.tar" - build_with_docker
+
+# The two database stand-ins share one entrypoint (tests/images/mysql-common).
+context_tar "$work/mariadb.tar" -C "$images/mariadb" . -C "$images" mysql-common
+ensure_image mariadb:11.8 "$work/mariadb.tar" debian:trixie-slim build_with_docker
+
+context_tar "$work/mysql.tar" -C "$images/mysql" . -C "$images" mysql-common
+ensure_image mysql:8.4 "$work/mysql.tar" debian:trixie-slim build_with_docker
