@@ -26,6 +26,10 @@ from devstack.errors import (
 from devstack.project import Project
 
 POLL_SECONDS = 0.25
+# A container without a healthcheck counts as ready once it has stayed running this long:
+# a process that dies at start (bad config, missing file) shows as "running" for a moment.
+SETTLE_SECONDS = 1.0
+RESTARTS_BEFORE_GIVING_UP = 3
 _WEB_PORTS = {
     80: "http",
     8080: "http",
@@ -129,6 +133,7 @@ class _Watcher(threading.Thread):
         self.project = project
         self.started = started
         self.ready_at: dict[str, float] = {}
+        self.first_running: dict[str, float] = {}  # container id -> when first seen running
         self.latest: list[Any] = []
         self.error: Exception | None = None
         self._stop_event = threading.Event()
@@ -148,6 +153,8 @@ class _Watcher(threading.Thread):
         self.latest = containers
         now = time.monotonic()
         for info in containers:
+            if info.state == "running":
+                self.first_running.setdefault(info.id, now)
             if _is_ready(info) and info.service not in self.ready_at:
                 self.ready_at[info.service] = now - self.started
 
@@ -216,7 +223,7 @@ def up(
             *(["--", *services] if services else []),
             on_line=lambda line: progress(Event("compose", line)),
         )
-        containers = _wait_ready(project, runner, watcher, wanted, started, timeout)
+        containers = _wait_ready(project, runner, watcher, wanted, started, timeout, up_wall)
     except KeyboardInterrupt:
         watcher.stop()
         raise Interrupted(
@@ -304,6 +311,7 @@ def _wait_ready(
     wanted: set[str],
     started: float,
     timeout: float,
+    up_wall: float,
 ) -> list[Any]:
     from devstack import engine
 
@@ -311,6 +319,7 @@ def _wait_ready(
     while True:
         containers = engine.project_containers(project.name)
         watcher.poll(containers)
+        now = time.monotonic()
         by_service: dict[str, list[Any]] = {}
         for info in containers:
             by_service.setdefault(info.service, []).append(info)
@@ -327,8 +336,15 @@ def _wait_ready(
                     raise _not_ready(runner, info, f"exited with code {info.exit_code}")
                 if info.health == "unhealthy":
                     raise _not_ready(runner, info, "is unhealthy")
+                if info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP:
+                    raise _not_ready(runner, info, "keeps crashing")
                 if not _is_ready(info):
                     pending.append((service, info.health or info.state))
+                elif not info.health and _started_after(info.started_at, up_wall - SETTLE_SECONDS):
+                    # Started by this `up` and no healthcheck: running must last a moment.
+                    seen = watcher.first_running.get(info.id, now)
+                    if now - seen < SETTLE_SECONDS:
+                        pending.append((service, "starting"))
         if not pending:
             return containers
         if time.monotonic() > deadline:

@@ -1,56 +1,43 @@
-"""The generated Dockerfile builds cleanly on its own (no warnings that matter)."""
+"""The generated Dockerfile builds cleanly (BuildKit, through Compose v2) and has what Drupal needs."""
 
 from __future__ import annotations
 
-import os
+import re
 import subprocess
 
 from devstack import scaffold
+
+# BuildKit's Dockerfile checks print "WARN: <Rule>" lines and "N warning(s) found"; apt's and
+# debconf's chatter about packages is not a build warning.
+BUILD_WARNING = re.compile(r"(^|\s)WARN(ING)?:|\d+ warnings? found")
 
 
 def test_generated_dockerfile_builds_without_warnings(tmp_path, test_images, project_name):
     site = tmp_path / "site"
     scaffold.create("drupal", site, name=project_name)
-    tag = f"{project_name}-build:test"
-    env = dict(os.environ, DOCKER_BUILDKIT="1")
+    tag = f"{project_name}-web"
     try:
         proc = subprocess.run(
-            ["docker", "build", "--progress", "plain", "-t", tag, str(site)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-            check=False,
+            ["docker", "compose", "-p", project_name, "--progress", "plain", "build", "web"],
+            cwd=site, capture_output=True, text=True, timeout=900, check=False,
         )
-        assert proc.returncode == 0, proc.stderr[-3000:]
         log = proc.stderr + proc.stdout
-        # BuildKit reports Dockerfile lint problems as "WARN:" lines; apt's own chatter is fine.
-        warnings = [line for line in log.splitlines() if " WARN" in line or "WARNING:" in line]
+        assert proc.returncode == 0, log[-3000:]
+        warnings = [line for line in log.splitlines() if BUILD_WARNING.search(line)]
         assert warnings == [], warnings
-        inspect = subprocess.run(
-            ["docker", "image", "inspect", "-f", "{{.Config.Cmd}}", tag],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert "apache-foreground" in inspect.stdout
-        php = subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", tag, "php", "-m"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout.lower()
+        cmd = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.Cmd}}", tag],
+                             capture_output=True, text=True, check=True).stdout
+        assert "apache-foreground" in cmd
+        php = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "php", "-m"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout.lower()
         for ext in ("pdo_mysql", "gd", "xml", "mbstring", "curl", "zip", "zend opcache", "intl"):
             assert ext in php, ext
-        lint = subprocess.run(
-            ["docker", "run", "--rm", "-i", "--network", "none", tag, "php", "-l", "/dev/stdin"],
-            input=(site / "src/web/index.php").read_text(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert lint.returncode == 0, lint.stdout
+        lint = subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", tag, "php", "-l"],
+                              input=(site / "src/web/index.php").read_text(),
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+        conf = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "apache2ctl", "-t"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert "Syntax OK" in conf.stderr + conf.stdout
     finally:
         subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True, check=False)

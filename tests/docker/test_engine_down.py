@@ -23,14 +23,16 @@ DEVSTACK = [sys.executable, "-m", "devstack"]
 
 @pytest.fixture
 def private_engine(test_images):
-    if os.geteuid() != 0 or not shutil.which("dockerd"):
-        pytest.skip("starting a second dockerd needs root and dockerd")
+    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("unshare"):
+        pytest.skip("starting a second dockerd needs root, dockerd and unshare")
     base = Path(f"/tmp/ds-engine-{uuid.uuid4().hex[:8]}")  # short: unix socket paths are limited
     base.mkdir()
     sock = f"unix://{base}/docker.sock"
     log = open(base / "dockerd.log", "w")
     daemon = subprocess.Popen(
-        ["dockerd", "--host", sock, "--data-root", str(base / "root"), "--exec-root", str(base / "exec"),
+        # Its own network namespace: a second dockerd with --bridge none would otherwise delete
+        # the shared engine's docker0 bridge.
+        ["unshare", "--net", "--", "dockerd", "--host", sock, "--data-root", str(base / "root"), "--exec-root", str(base / "exec"),
          "--pidfile", str(base / "docker.pid"), "--bridge", "none", "--iptables=false", "--ip-masq=false"],
         stdout=log, stderr=subprocess.STDOUT,
     )

@@ -17,13 +17,13 @@ BUSYBOX = "devstack-test/busybox"
 LABEL = "com.docker.compose.project"
 
 HTTPD = f"""
-    image: {BUSYBOX}
-    command: ["sh", "-c", "echo hello > /www/index.html && exec httpd -f -p 80 -h /www"]
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
-      interval: 1s
-      timeout: 2s
-      retries: 10
+        image: {BUSYBOX}
+        command: ["sh", "-c", "echo hello > /www/index.html && exec httpd -f -p 80 -h /www"]
+        healthcheck:
+          test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+          interval: 1s
+          timeout: 2s
+          retries: 10
 """
 
 
@@ -64,7 +64,7 @@ def test_up_status_down_happy_path(compose_variant, stack, project_name, free_po
             condition: service_started
       cache:
         image: {BUSYBOX}
-        command: ["sh", "-c", "exec nc -lk -p 6379 -e cat"]
+        command: ["sh", "-c", "exec nc -ll -p 6379 -e cat"]
         expose: ["6379"]
     """)
     result = run("up")
@@ -94,7 +94,9 @@ def test_port_taken_by_a_process_stops_up_before_anything_starts(
         port = holder.getsockname()[1]
         stack(f"""
         services:
-          web:{HTTPD}
+          web:
+            image: {BUSYBOX}
+            command: ["httpd", "-f", "-p", "80"]
             ports: ["127.0.0.1:{port}:80"]
         """)
         result = run("up")
@@ -147,7 +149,7 @@ def test_link_across_separate_networks_fails_at_runtime(compose_variant, stack, 
         depends_on: [db]
       db:
         image: {BUSYBOX}
-        command: ["sh", "-c", "exec nc -lk -p 5432 -e cat"]
+        command: ["sh", "-c", "exec nc -ll -p 5432 -e cat"]
         expose: ["5432"]
         networks: [back]
     networks:
