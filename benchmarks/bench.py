@@ -87,16 +87,123 @@ def bench_new(runs: int) -> list[Outcome]:
     return [Outcome("devstack new drupal (wall)", statistics.median(times), None, None)]
 
 
+def _drupal_project(tmp: str) -> Path:
+    """A generated drupal project on a free port, named dsbench-<pid>."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = Path(tmp) / "site"
+    subprocess.run(
+        [
+            DEVSTACK,
+            "new",
+            "drupal",
+            str(site),
+            "--no-input",
+            "--name",
+            f"dsbench-{os.getpid()}",
+            "--set",
+            f"web_port={port}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return site
+
+
+def _compose() -> list[str]:
+    return ["docker", "compose"]
+
+
+def bench_check(runs: int) -> list[Outcome]:
+    if not have_engine():
+        return [Outcome("devstack check (skipped: no Docker engine/Compose)", 0, None, None)]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _drupal_project(tmp)
+        ours, ref = side_by_side(
+            runs,
+            lambda: wall([DEVSTACK, "check"], cwd=site),
+            lambda: wall([*_compose(), "config", "-q"], cwd=site),
+        )
+    return [Outcome("devstack check vs docker compose config -q (drupal)", ours, ref, 2.5)]
+
+
+def bench_up(runs: int) -> list[Outcome]:
+    if not have_engine():
+        return [Outcome("devstack up (skipped: no Docker engine)", 0, None, None)]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _drupal_project(tmp)
+        down = [*_compose(), "down", "--timeout", "10"]
+        try:
+            wall([DEVSTACK, "up"], cwd=site)  # builds the web image once, untimed
+            ours, ref = side_by_side(
+                runs,
+                lambda: wall([DEVSTACK, "up"], cwd=site),
+                lambda: wall([*_compose(), "up", "-d"], cwd=site),
+            )
+            out.append(Outcome("devstack up (running) vs docker compose up -d", ours, ref, 1.3))
+
+            def cold(argv: list[str]) -> float:
+                wall(down, cwd=site)
+                return wall(argv, cwd=site)
+
+            cold_runs = max(3, runs // 5)
+            ours, ref = side_by_side(
+                cold_runs,
+                lambda: cold([DEVSTACK, "up"]),
+                lambda: cold([*_compose(), "up", "-d", "--wait"]),
+                warmup=0,
+            )
+            out.append(
+                Outcome(
+                    "devstack up (stopped->healthy) vs up -d --wait",
+                    ours,
+                    ref,
+                    1.10,
+                    f"({cold_runs} runs each)",
+                )
+            )
+        finally:
+            subprocess.run(down, cwd=site, capture_output=True, check=False)
+            subprocess.run(
+                ["docker", "image", "rm", "-f", f"dsbench-{os.getpid()}-web"],
+                capture_output=True,
+                check=False,
+            )
+            subprocess.run(
+                [
+                    "docker",
+                    "run",
+                    "--rm",
+                    "-v",
+                    f"{site / 'data'}:/mnt",
+                    "devstack-test/busybox",
+                    "rm",
+                    "-rf",
+                    "/mnt/db",
+                ],
+                capture_output=True,
+                check=False,
+            )
+    return out
+
+
 BENCHES: dict[str, Callable[[int], list[Outcome]]] = {
     "help": bench_help,
     "new": bench_new,
+    "check": bench_check,
+    "up": bench_up,
 }
 
 
 def have_engine() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True, check=False
-    ).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    )
 
 
 def main() -> int:

@@ -119,7 +119,7 @@ def _sdk_errors() -> tuple[type[BaseException], ...]:
     return (DockerException, RequestException)
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     text = str(exc)
     if "Permission denied" in text:
         return "permission denied on the Docker socket"
@@ -128,7 +128,7 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _hint(exc: Exception) -> str:
+def _hint(exc: BaseException) -> str:
     text = str(exc)
     if "Permission denied" in text:
         return "add your user to the docker group (then log in again), or use rootless Docker"
@@ -165,6 +165,7 @@ class ContainerInfo:
     env: dict[str, str]
     ports: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
     exposed: tuple[int, ...]  # container TCP ports the image or compose declare
+    oom_killed: bool = False
 
 
 def ping() -> None:
@@ -227,6 +228,7 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         env=env,
         ports=tuple(ports),
         exposed=tuple(exposed),
+        oom_killed=bool(state.get("OOMKilled")),
     )
 
 

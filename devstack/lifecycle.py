@@ -30,6 +30,9 @@ POLL_SECONDS = 0.25
 # a process that dies at start (bad config, missing file) shows as "running" for a moment.
 SETTLE_SECONDS = 1.0
 RESTARTS_BEFORE_GIVING_UP = 3
+# Exit 137/143 means killed by a signal: maybe the engine itself is stopping. Give it this long
+# to go away (then the error is about the engine) before blaming the service.
+KILLED_GRACE_SECONDS = 2.0
 _WEB_PORTS = {
     80: "http",
     8080: "http",
@@ -316,6 +319,7 @@ def _wait_ready(
     from devstack import engine
 
     deadline = started + timeout
+    killed_seen: dict[str, float] = {}
     while True:
         containers = engine.project_containers(project.name)
         watcher.poll(containers)
@@ -333,6 +337,13 @@ def _wait_ready(
                 if info.state in ("exited", "dead"):
                     if info.exit_code == 0:
                         continue  # a one-shot job that completed
+                    if info.exit_code in (137, 143) and not info.oom_killed:
+                        if now - killed_seen.setdefault(info.id, now) < KILLED_GRACE_SECONDS:
+                            pending.append((service, "killed"))
+                            continue
+                        raise _not_ready(runner, info, f"was killed (exit {info.exit_code})")
+                    if info.oom_killed:
+                        raise _not_ready(runner, info, "ran out of memory (killed by the kernel)")
                     raise _not_ready(runner, info, f"exited with code {info.exit_code}")
                 if info.health == "unhealthy":
                     raise _not_ready(runner, info, "is unhealthy")
@@ -356,7 +367,13 @@ def _wait_ready(
         time.sleep(POLL_SECONDS)
 
 
-def _not_ready(runner: ComposeRunner, info: Any, what: str) -> NotReady:
+def _not_ready(runner: ComposeRunner, info: Any, what: str) -> DevstackError:
+    from devstack import engine
+
+    try:
+        engine.quick_ping()  # an engine that went away explains everything
+    except EngineUnavailable as exc:
+        return exc
     tail = ""
     try:
         tail = runner.run("logs", "--no-color", "--tail", "15", info.service, check=False).stdout
