@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from devstack.composefile import Key, Override
 
@@ -49,8 +48,7 @@ class MissingRequired(InterpolationError):
         self.modifier = modifier
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """One `$VAR` or `${VAR...}` in a string."""
 
     name: str
@@ -70,12 +68,11 @@ class Reference:
         return self.modifier in (":-", "-")
 
 
-@dataclass
-class Evaluation:
+class Evaluation(NamedTuple):
     """The substituted value and the variables it used that were unset with no default."""
 
     value: str
-    missing: list[str] = field(default_factory=list)
+    missing: list[str]
 
 
 def references(text: str) -> list[Reference]:
@@ -99,9 +96,8 @@ def names(text: str) -> list[str]:
 
 def evaluate(text: str, env: Mapping[str, str]) -> Evaluation:
     """Substitute as Compose does; raises TemplateSyntaxError or MissingRequired."""
-    result = Evaluation("")
-    result.value = _substitute(text, env, result.missing)
-    return result
+    missing: list[str] = []
+    return Evaluation(_substitute(text, env, missing), missing)
 
 
 def substitute(text: str, env: Mapping[str, str]) -> str:
@@ -112,8 +108,7 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
 Problem = Callable[[Key, "InterpolationError | str"], None]
 
 
-def interpolate_tree(value: Any, env: Mapping[str, str], report: Problem | None = None,
-                     key: Key = ()) -> Any:
+def interpolate_tree(value: Any, env: Mapping[str, str], report: Problem | None = None, key: Key = ()) -> Any:
     """A copy of value with every string substituted (mapping keys are left alone, as Compose
     does). `report(key, problem)` hears of each unset variable used without a default (a name)
     and each error (the value then becomes "")."""

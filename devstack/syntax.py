@@ -8,24 +8,22 @@ SyntaxProblem (a port) or are skipped (the schema check reports them).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _RANGE = re.compile(r"(\d+)(?:-(\d+))?")
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/)", re.IGNORECASE)
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+_COMMON_IPS = {"", "127.0.0.1", "0.0.0.0", "::", "::1"}
 
 
 class SyntaxProblem(ValueError):
     """An entry Compose would reject (e.g. a port that is not a port)."""
 
 
-@dataclass(frozen=True)
-class PortBinding:
+class PortBinding(NamedTuple):
     """One published host port (or a range Docker picks one free port from)."""
 
     host_ip: str  # "" when published on every interface
@@ -49,8 +47,7 @@ class PortBinding:
         return f"{ip}:{port}" if ip else port
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """One entry of a service's `volumes:`."""
 
     type: str  # bind, volume, tmpfs, npipe, image, cluster
@@ -61,8 +58,7 @@ class Mount:
     short: bool = False
 
 
-@dataclass(frozen=True)
-class Dependency:
+class Dependency(NamedTuple):
     service: str
     condition: str = "service_started"
     required: bool = True
@@ -155,9 +151,12 @@ def _short_port(text: str) -> list[PortBinding]:
     else:
         parts = spec.split(":")
         if len(parts) > 3:
-            raise SyntaxProblem(
-                f"{text!r}: an IPv6 address in a port mapping needs brackets, e.g. [::1]:8080:80"
-            )
+            if _is_ip(":".join(parts[:-2])):
+                raise SyntaxProblem(
+                    f"{text!r}: an IPv6 address in a port mapping needs brackets, "
+                    "e.g. [::1]:8080:80"
+                )
+            raise SyntaxProblem(f"{text!r} is not [IP:]HOST:CONTAINER")
         if len(parts) == 3:
             host_ip = parts.pop(0)
     targets = _range(parts[-1])
@@ -205,12 +204,23 @@ def _check_port(port: int) -> None:
 
 def _host_ip(text: str) -> str:
     text = text.strip().strip("[]")
-    if not text:
-        return ""
+    if text in _COMMON_IPS:
+        return text
+    if not _is_ip(text):
+        raise SyntaxProblem(f"{text!r} is not an IP address")
+    import ipaddress
+
+    return str(ipaddress.ip_address(text))
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress  # rarely needed: the common addresses are known (startup budget)
+
     try:
-        return str(ipaddress.ip_address(text))
+        ipaddress.ip_address(text)
     except ValueError:
-        raise SyntaxProblem(f"{text!r} is not an IP address") from None
+        return False
+    return True
 
 
 # -- volumes -----------------------------------------------------------------------------

@@ -1,0 +1,281 @@
+"""DS1xx: the compose files themselves (readable, YAML, Compose's schema, obsolete formats)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devstack import composefile
+from devstack.checks import Finding
+from devstack.checks.codes import finding
+from devstack.composefile import ComposeFile, ComposeFileError
+from devstack.project import Project
+
+if TYPE_CHECKING:
+    from devstack.checks.static import Context
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "compose-spec.json"
+MAX_SCHEMA_FINDINGS = 20
+TOP_LEVEL = {
+    "version",
+    "name",
+    "include",
+    "services",
+    "networks",
+    "volumes",
+    "secrets",
+    "configs",
+    "models",
+    "jobs",
+}
+# Service options of the v1 format that the Compose Specification dropped: (modern, hint).
+V1_OPTIONS = {
+    "dockerfile": "build: {context: ., dockerfile: FILE}",
+    "net": "network_mode: (the same value: host, none, container:NAME or service:NAME)",
+    "log_driver": "logging: {driver: DRIVER}",
+    "log_opt": "logging: {options: {...}}",
+    "volume_driver": "a named volume under the top-level volumes: with driver: DRIVER",
+}
+
+
+def load_sources(project: Project) -> tuple[list[ComposeFile], list[Finding]]:
+    """Parse every compose file; unparseable ones become findings instead of sources."""
+    sources: list[ComposeFile] = []
+    findings: list[Finding] = []
+    for path in project.files:
+        try:
+            source = composefile.load(path, project.root)
+        except ComposeFileError as exc:
+            findings.append(_load_error(exc, composefile.label_for(path, project.root)))
+            continue
+        sources.append(source)
+        for dup in source.duplicates:
+            findings.append(
+                finding(
+                    "DS102",
+                    f"`{_dotted(dup.key)}` is defined twice (first at line {dup.first_line})",
+                    "remove one of them: Compose refuses a mapping with a repeated key",
+                    f"{source.label}:{dup.line}",
+                )
+            )
+    return sources, findings
+
+
+def _load_error(exc: ComposeFileError, label: str) -> Finding:
+    where = label + (f":{exc.line}" if exc.line else "") + (f":{exc.column}" if exc.column else "")
+    if exc.kind == "unreadable":
+        return finding("DS101", exc.message, "check the path, its permissions and encoding", where)
+    if exc.kind == "structure":
+        return finding("DS103", exc.message, "a compose file is a mapping: services:, ...", where)
+    return finding("DS102", f"invalid YAML: {exc.message}", "fix the YAML at that position", where)
+
+
+def check(ctx: Context) -> list[Finding]:
+    findings: list[Finding] = []
+    for source in ctx.sources:
+        findings.extend(_obsolete(source))
+        legacy = _legacy_format(source)
+        if legacy:
+            findings.append(legacy)
+        elif not ctx.from_compose:
+            findings.extend(_schema(source))
+    return findings
+
+
+def _obsolete(source: ComposeFile) -> list[Finding]:
+    findings = []
+    if "version" in source.data:
+        findings.append(
+            finding(
+                "DS106",
+                f"the top-level `version: {source.data['version']!r}` is obsolete and ignored",
+                "delete the `version:` line (Compose v2 warns about it)",
+                source.where("version"),
+            )
+        )
+    for name, service in source.services().items():
+        if not isinstance(service, dict):
+            continue
+        for option, modern in V1_OPTIONS.items():
+            if option in service:
+                findings.append(
+                    finding(
+                        "DS105",
+                        f"service {name}: `{option}` is an option of the v1 file format",
+                        f"use {modern}",
+                        source.where("services", name, option),
+                    )
+                )
+        if "links" in service:
+            findings.append(
+                finding(
+                    "DS107",
+                    f"service {name}: `links` is a legacy option",
+                    "services on the same network reach each other by service name; use "
+                    "depends_on for start order",
+                    source.where("services", name, "links"),
+                )
+            )
+    return findings
+
+
+def _legacy_format(source: ComposeFile) -> Finding | None:
+    """Services at the top level, with no `services:` key: the v1 format."""
+    if "services" in source.data:
+        return None
+    looks_like_services = [
+        key
+        for key, value in source.data.items()
+        if key not in TOP_LEVEL and not key.startswith("x-") and isinstance(value, dict)
+    ]
+    if not looks_like_services:
+        return None
+    first = looks_like_services[0]
+    return finding(
+        "DS104",
+        f"{source.label} uses the v1 file format: services ({', '.join(looks_like_services)}) "
+        "at the top level, no `services:` key",
+        "indent them under a top-level `services:` key; replace `links` with the service name "
+        "as host name, and `dockerfile:`/`net:` with build.dockerfile/network_mode",
+        source.where(first),
+    )
+
+
+def _schema(source: ComposeFile) -> list[Finding]:
+    """Validate against the vendored compose-spec schema, when jsonschema is installed."""
+    validator = _validator()
+    if validator is None:
+        return []
+    from jsonschema.exceptions import best_match
+
+    data = composefile.plain(source.data)
+    services = data.get("services")
+    for service in services.values() if isinstance(services, dict) else []:
+        if isinstance(service, dict):
+            for option in V1_OPTIONS:  # reported as DS105 with their modern form
+                service.pop(option, None)
+    findings = []
+    for error in validator.iter_errors(data):
+        error = best_match([error])
+        path = list(error.absolute_path)
+        message = _schema_message(error, path)
+        if message is None:
+            continue
+        where = _dotted(tuple(path)) or "(top level)"
+        findings.append(
+            finding(
+                "DS103",
+                f"{where}: {message}",
+                "see the Compose file reference for this option",
+                source.where(*path) if path else source.label,
+            )
+        )
+        if len(findings) >= MAX_SCHEMA_FINDINGS:
+            break
+    return findings
+
+
+def _schema_message(error: Any, path: list[Any]) -> str | None:
+    if error.validator != "unevaluatedProperties":
+        return str(error.message)
+    # A service with one wrong value makes the schema list every option it has as
+    # "unevaluated": name only the keys that are not Compose options at all.
+    if len(path) != 2 or path[0] != "services" or not isinstance(error.instance, dict):
+        return str(error.message)
+    known = _service_options()
+    unknown = [k for k in error.instance if k not in known and not str(k).startswith("x-")]
+    if not unknown:
+        return None
+    return ", ".join(f"`{k}` is not a Compose service option" for k in unknown)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    try:
+        schema = json.loads(SCHEMA.read_text("utf-8"))
+    except OSError:
+        return None  # an installation without the vendored schema: Compose validates instead
+    return jsonschema.Draft202012Validator(schema)
+
+
+@functools.lru_cache(maxsize=1)
+def _service_options() -> set[str]:
+    try:
+        schema = json.loads(SCHEMA.read_text("utf-8"))
+    except OSError:
+        return set()
+    defs = schema.get("$defs", {})
+    names: set[str] = set()
+    for part in ("service", "container_spec", "workload_spec"):
+        names.update(defs.get(part, {}).get("properties", {}))
+    return names
+
+
+def _dotted(key: tuple[Any, ...]) -> str:
+    return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in key).replace(".[", "[")
+
+
+# -- Compose's own errors ----------------------------------------------------------------
+
+_CLASSES: tuple[tuple[str, str], ...] = (
+    ("DS302", r"required variable \S+ is missing|missing mandatory value"),
+    ("DS307", r"invalid template|invalid interpolation"),
+    (
+        "DS102",
+        r"^yaml:|mapping key .* already defined|while (parsing|scanning)|"
+        r"found undefined alias|did not find expected",
+    ),
+    ("DS209", r"dependency cycle|circular dependency"),
+    (
+        "DS204",
+        r"cannot extend service .*(no such file|not found: stat)|"
+        r"extends.*no such file",
+    ),
+    ("DS203", r"cannot extend service"),
+    ("DS201", r"depends on undefined service|depends on service .* which is undefined"),
+    ("DS206", r"network stack of service .* which is undefined"),
+    ("DS207", r"undefined network|network .* (is not declared|not defined)"),
+    ("DS208", r"undefined volume|named volume .* no declaration"),
+    ("DS214", r"undefined (secret|config)"),
+    ("DS304", r"env file .* not found|couldn't find env file"),
+    ("DS501", r"build path .* does not exist|unable to prepare context"),
+    ("DS403", r"invalid (ip address|port|containerport|hostport|published port)"),
+    (
+        "DS103",
+        r"^validating |additional propert|is invalid because|unsupported config "
+        r"option|invalid type|must be a |does not match any of the regexes",
+    ),
+)
+
+
+def classify_compose_error(text: str) -> str:
+    """The check code for Compose's error output (DS100 when nothing more specific fits)."""
+    lines = [line.strip() for line in text.splitlines()]
+    for code, pattern in _CLASSES:  # compiled on use: the hot path never needs them
+        if any(re.search(pattern, line, re.IGNORECASE) for line in lines):
+            return code
+    return "DS100"
+
+
+def from_compose_error(text: str) -> Finding:
+    """Compose's own error (from `config`) as a finding."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if "level=warning" not in line]
+    message = " ".join(lines[-2:]) if lines else "Compose failed without saying why"
+    location = None
+    match = re.search(r"([\w./-]+\.ya?ml)\S*?,? line (\d+)", text)
+    if match:
+        location = f"{Path(match.group(1)).name}:{match.group(2)}"
+    return finding(
+        classify_compose_error(text),
+        f"Compose: {message}",
+        "run `docker compose config` to see Compose's full output",
+        location,
+    )

@@ -1,0 +1,325 @@
+"""DS2xx: references between services, and to networks, volumes, secrets and configs.
+
+Names resolve against every service of every profile: a service in an inactive profile is
+still defined. References are read from the source files (so findings carry a line number);
+what a service inherits (extends, override files) comes from the merged model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from devstack import syntax
+from devstack.checks import Finding
+from devstack.checks.codes import finding
+from devstack.composefile import label_for
+
+if TYPE_CHECKING:
+    from devstack.checks.static import Context
+
+_BUILTIN_NETWORK_MODES = ("host", "none", "bridge", "default")
+
+
+def check(ctx: Context) -> list[Finding]:
+    findings = _references(ctx)
+    findings += _extends(ctx)
+    findings += _top_level(ctx)
+    findings += _cycles(ctx)
+    findings += _health(ctx)
+    findings += _profiles(ctx)
+    return findings
+
+
+def _references(ctx: Context) -> list[Finding]:
+    defined = set(ctx.every_service)
+    findings = []
+    for source in ctx.sources:
+        for name, service in source.services().items():
+            if not isinstance(service, dict):
+                continue
+            raw_deps = service.get("depends_on")
+            for dep in syntax.dependencies(service):
+                if dep.service not in defined:
+                    key = ("depends_on", _position(raw_deps, dep.service))
+                    findings.append(
+                        finding(
+                            "DS201",
+                            f"service {name} depends on `{dep.service}`, which is not defined",
+                            _did_you_mean(dep.service, defined),
+                            source.where("services", name, *key),
+                        )
+                    )
+            for index, (target, _alias) in enumerate(syntax.link_targets(service)):
+                if target not in defined:
+                    findings.append(
+                        finding(
+                            "DS202",
+                            f"service {name} links to `{target}`, which is not defined",
+                            _did_you_mean(target, defined),
+                            source.where("services", name, "links", index),
+                        )
+                    )
+            for kind, target in syntax.volumes_from(service):
+                if kind == "service" and target not in defined:
+                    findings.append(
+                        finding(
+                            "DS205",
+                            f"service {name} takes volumes from `{target}`, which is not defined",
+                            _did_you_mean(target, defined)
+                            or "for a container outside the project, write container:NAME",
+                            source.where("services", name, "volumes_from"),
+                        )
+                    )
+            shared = syntax.network_service(service)
+            if shared is not None and shared not in defined:
+                findings.append(
+                    finding(
+                        "DS206",
+                        f"service {name} shares the network of `{shared}`, which is not defined",
+                        _did_you_mean(shared, defined),
+                        source.where("services", name, "network_mode"),
+                    )
+                )
+    return findings
+
+
+def _extends(ctx: Context) -> list[Finding]:
+    findings = []
+    seen: set[str] = set()
+    for problem in ctx.problems:
+        if problem.message in seen:
+            continue
+        seen.add(problem.message)
+        source = next((s for s in ctx.sources if s.path == problem.path), None)
+        key = ("include",) if problem.kind == "include" else ("services", problem.service, "extends")
+        if source is not None:
+            location = source.where(*key)
+        else:
+            location = label_for(problem.path, ctx.project.root)
+        if problem.kind == "include":
+            code, hint = "DS215", "include paths are relative to the file that includes them"
+        elif problem.kind == "file":
+            code, hint = "DS204", "`file:` is relative to the file that contains the `extends`"
+        else:
+            code, hint = "DS203", "extends names a service of the same file, or of `file:`"
+        findings.append(finding(code, problem.message, hint, location))
+    return findings
+
+
+def _top_level(ctx: Context) -> list[Finding]:
+    """Networks, named volumes, secrets and configs a service uses must be declared."""
+    declared = {kind: _declared(ctx, kind) for kind in ("networks", "volumes", "secrets", "configs")}
+    findings = []
+    for name, service in ctx.every_service.items():
+        mode = service.get("network_mode")
+        if not (isinstance(mode, str) and mode and mode not in _BUILTIN_NETWORK_MODES):
+            for network in syntax.names_of(service.get("networks")):
+                if network != "default" and network not in declared["networks"]:
+                    findings.append(
+                        finding(
+                            "DS207",
+                            f"service {name} uses network `{network}`, which is not defined "
+                            "under the top-level `networks:`",
+                            f"add `{network}:` under `networks:` (with `external: true` if it "
+                            "already exists outside this project)",
+                            ctx.where(name, "networks", network),
+                        )
+                    )
+        for _index, mount in syntax.mounts(service):
+            if mount.type == "volume" and mount.source and mount.source not in declared["volumes"]:
+                findings.append(
+                    finding(
+                        "DS208",
+                        f"service {name} mounts volume `{mount.source}`, which is not defined "
+                        "under the top-level `volumes:`",
+                        f"add `{mount.source}:` under `volumes:`, or write `./{mount.source}` "
+                        "for a directory of the project (a bind mount)",
+                        ctx.where(name, "volumes"),
+                    )
+                )
+        for kind in ("secrets", "configs"):
+            for used in _mounted(service.get(kind)):
+                if used not in declared[kind]:
+                    findings.append(
+                        finding(
+                            "DS214",
+                            f"service {name} uses {kind[:-1]} `{used}`, which is not defined "
+                            f"under the top-level `{kind}:`",
+                            f"declare it under `{kind}:` with `file:` (or `environment:`)",
+                            ctx.where(name, kind),
+                        )
+                    )
+    return findings
+
+
+def _declared(ctx: Context, kind: str) -> set[str]:
+    names: set[str] = set()
+    for source in ctx.sources:
+        names.update(syntax.names_of(source.data.get(kind)))
+    names.update(syntax.names_of(ctx.model.get(kind)))
+    return names
+
+
+def _mounted(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    found = []
+    for entry in value:
+        if isinstance(entry, str):
+            found.append(entry)
+        elif isinstance(entry, dict) and isinstance(entry.get("source"), str):
+            found.append(entry["source"])
+    return found
+
+
+def _edges(service: dict[str, Any]) -> list[str]:
+    targets = [d.service for d in syntax.dependencies(service)]
+    targets += [t for t, _ in syntax.link_targets(service)]
+    targets += [t for kind, t in syntax.volumes_from(service) if kind == "service"]
+    shared = syntax.network_service(service)
+    if shared:
+        targets.append(shared)
+    return list(dict.fromkeys(targets))
+
+
+def _cycles(ctx: Context) -> list[Finding]:
+    graph = {
+        name: [t for t in _edges(service) if t in ctx.every_service]
+        for name, service in ctx.every_service.items()
+    }
+    findings = []
+    reported: set[frozenset[str]] = set()
+    for cycle in _find_cycles(graph):
+        members = frozenset(cycle)
+        if members in reported:
+            continue
+        reported.add(members)
+        path = " -> ".join([*cycle, cycle[0]])
+        findings.append(
+            finding(
+                "DS209",
+                f"dependency cycle: {path}",
+                "Compose cannot start any of them: remove one of these dependencies",
+                ctx.where(cycle[0], "depends_on"),
+            )
+        )
+    return findings
+
+
+def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each elementary cycle found by a depth-first walk, rotated to start at its least name."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :]
+                start = cycle.index(min(cycle))
+                found.append(cycle[start:] + cycle[:start])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def _health(ctx: Context) -> list[Finding]:
+    findings = []
+    for name, service in ctx.every_service.items():
+        for dep in syntax.dependencies(service):
+            if dep.condition != "service_healthy" or dep.service not in ctx.every_service:
+                continue
+            check = ctx.every_service[dep.service].get("healthcheck")
+            where = ctx.where(name, "depends_on", dep.service)
+            if _disabled(check):
+                findings.append(
+                    finding(
+                        "DS211",
+                        f"{name} waits for {dep.service} to be healthy, but {dep.service} "
+                        "disables its healthcheck",
+                        f"remove `disable: true` from {dep.service}'s healthcheck, or wait for "
+                        "`condition: service_started`",
+                        where,
+                    )
+                )
+            elif not isinstance(check, dict):
+                findings.append(
+                    finding(
+                        "DS210",
+                        f"{name} waits for {dep.service} to be healthy, but {dep.service} "
+                        "defines no healthcheck",
+                        f"add a healthcheck to {dep.service}; without one `up` fails unless its "
+                        "image defines a HEALTHCHECK (which cannot be seen from here)",
+                        where,
+                    )
+                )
+    return findings
+
+
+def _disabled(check: Any) -> bool:
+    if not isinstance(check, dict):
+        return False
+    if check.get("disable") in (True, "true"):
+        return True
+    test = check.get("test")
+    return test == "NONE" or (isinstance(test, list) and test[:1] == ["NONE"])
+
+
+def _profiles(ctx: Context) -> list[Finding]:
+    """An active service that needs a service only an inactive profile starts."""
+    findings = []
+    for name, service in ctx.every_service.items():
+        if not syntax.is_active(service, ctx.active_profiles):
+            continue
+        required = {d.service: d.required for d in syntax.dependencies(service)}
+        for target in _edges(service):
+            other = ctx.every_service.get(target)
+            if other is None or syntax.is_active(other, ctx.active_profiles):
+                continue
+            profiles = ", ".join(syntax.profiles_of(other))
+            if required.get(target, True):
+                findings.append(
+                    finding(
+                        "DS212",
+                        f"{name} depends on `{target}`, which only runs with profile {profiles} (not active)",
+                        f"activate it (COMPOSE_PROFILES={syntax.profiles_of(other)[0]} or "
+                        f"--profile), give {name} the same profile, or mark the dependency "
+                        "`required: false`",
+                        ctx.where(name, "depends_on", target),
+                    )
+                )
+            else:
+                findings.append(
+                    finding(
+                        "DS213",
+                        f"{name} can use `{target}` (required: false), which only runs with "
+                        f"profile {profiles}",
+                        None,
+                        ctx.where(name, "depends_on", target),
+                    )
+                )
+    return findings
+
+
+def _position(raw: Any, name: str) -> Any:
+    """The key of `name` in a list-or-mapping field: its index in a list."""
+    if isinstance(raw, list) and name in raw:
+        return raw.index(name)
+    return name
+
+
+def _did_you_mean(name: str, defined: set[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(defined), n=1)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"defined services: {', '.join(sorted(defined))}" if defined else None

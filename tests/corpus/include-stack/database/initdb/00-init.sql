@@ -1,0 +1,2 @@
+-- run once on the first start
+SELECT 1;

@@ -1,0 +1,2 @@
+-- Extensions the application needs.
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
