@@ -109,19 +109,9 @@ def check(project: Project, runner: ComposeRunner | None = None) -> CheckResult:
         runner = None
     except ComposeFailed as exc:
         compose_error = exc
-    findings = static.run(project, model)
-    if compose_error is not None and not has_errors(findings):
-        # Compose refused the project for a reason no static check explains: say what it said.
-        said = compose_error.stderr_tail.strip().splitlines() or ["no output"]
-        findings.append(
-            Finding(
-                "DS100",
-                Severity.ERROR,
-                f"Compose rejects the project: {said[-1]}",
-                hint="run `docker compose config` to see the whole message",
-                location=project.files[0].name,
-            )
-        )
+    tail = compose_error.stderr_tail if compose_error is not None else None
+    # With Compose's error, static checks name the specific code (or DS100 if none explains it).
+    findings = static.run(project, model, compose_error=tail)
     return CheckResult(findings, model, binary)
 
 
