@@ -35,3 +35,13 @@ def test_codes_are_unique_ordered_and_complete():
 def test_table_has_one_row_per_code():
     rows = [line for line in codes.markdown().splitlines() if line.startswith("| DS")]
     assert len(rows) == len(codes.CODES)
+
+
+def test_readme_documents_every_code():
+    """The README carries the same table as docs/check-codes.md, so every code is documented."""
+    from devstack.checks import codes
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("<!-- codes:start -->"):readme.index("<!-- codes:end -->")]
+    for code in codes.CODES:
+        assert f"| {code.code} |" in section, f"{code.code} is missing from the README"
