@@ -32,9 +32,26 @@ def private_engine(test_images):
     daemon = subprocess.Popen(
         # Its own network namespace: a second dockerd with --bridge none would otherwise delete
         # the shared engine's docker0 bridge.
-        ["unshare", "--net", "--", "dockerd", "--host", sock, "--data-root", str(base / "root"), "--exec-root", str(base / "exec"),
-         "--pidfile", str(base / "docker.pid"), "--bridge", "none", "--iptables=false", "--ip-masq=false"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            "unshare",
+            "--net",
+            "--",
+            "dockerd",
+            "--host",
+            sock,
+            "--data-root",
+            str(base / "root"),
+            "--exec-root",
+            str(base / "exec"),
+            "--pidfile",
+            str(base / "docker.pid"),
+            "--bridge",
+            "none",
+            "--iptables=false",
+            "--ip-masq=false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     env = dict(os.environ, DOCKER_HOST=sock)
     try:
@@ -63,7 +80,8 @@ def test_engine_stopped_mid_up_exits_3_without_traceback(private_engine, tmp_pat
     daemon, env = private_engine
     app = tmp_path / "app"
     app.mkdir()
-    (app / "compose.yaml").write_text(textwrap.dedent("""
+    (app / "compose.yaml").write_text(
+        textwrap.dedent("""
         services:
           slow:
             image: devstack-test/busybox
@@ -72,11 +90,18 @@ def test_engine_stopped_mid_up_exits_3_without_traceback(private_engine, tmp_pat
               test: ["CMD", "false"]
               interval: 1s
               retries: 1000
-    """))
+    """)
+    )
     env = dict(env, COMPOSE_PROJECT_NAME=f"dstest-{uuid.uuid4().hex[:8]}")
     env.pop("DEVSTACK_COMPOSE", None)
-    proc = subprocess.Popen([*DEVSTACK, "up", "--timeout", "120"], cwd=app, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*DEVSTACK, "up", "--timeout", "120"],
+        cwd=app,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def stop_engine_when_started() -> None:
         for _ in range(200):
@@ -95,9 +120,11 @@ def test_engine_stopped_mid_up_exits_3_without_traceback(private_engine, tmp_pat
     assert "Traceback" not in err
     assert "engine" in err.lower()
 
-    status = subprocess.run([*DEVSTACK, "status"], cwd=app, env=env, capture_output=True, text=True,
-                            check=False)
+    status = subprocess.run(
+        [*DEVSTACK, "status"], cwd=app, env=env, capture_output=True, text=True, check=False
+    )
     assert status.returncode == 3 and "not running" in status.stderr, status.stderr
-    doctor = subprocess.run([*DEVSTACK, "doctor"], cwd=app, env=env, capture_output=True, text=True,
-                            check=False)
+    doctor = subprocess.run(
+        [*DEVSTACK, "doctor"], cwd=app, env=env, capture_output=True, text=True, check=False
+    )
     assert doctor.returncode == 1 and "DS701" in doctor.stdout

@@ -36,8 +36,12 @@ def write_stack(root: Path, body: str, env: str | None = None) -> Path:
 
 
 def containers(project: str) -> list[str]:
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={project}"],
-                          capture_output=True, text=True, check=True).stdout.split()
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={LABEL}={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 @pytest.fixture
@@ -163,14 +167,17 @@ def test_link_across_separate_networks_fails_at_runtime(compose_variant, stack, 
 
 
 def test_missing_env_key_is_an_error_not_an_empty_string(compose_variant, stack, project_name, run):
-    stack(f"""
+    stack(
+        f"""
     services:
       app:
         image: {BUSYBOX}
         command: ["sleep", "600"]
         environment:
           API_TOKEN: ${{API_TOKEN}}
-    """, env="OTHER=1\n")
+    """,
+        env="OTHER=1\n",
+    )
     result = run("up")
     assert result.exit_code == 1
     assert "API_TOKEN" in result.err and "DS3" in result.err

@@ -17,10 +17,15 @@ V2 = ComposeBinary(("docker", "compose"), "2.26.1", v1=False)
 V1 = ComposeBinary(("docker-compose",), "1.29.2", v1=True)
 
 PS_ITEM = {
-    "Name": "site-web-1", "Service": "web", "State": "running", "Health": "healthy",
+    "Name": "site-web-1",
+    "Service": "web",
+    "State": "running",
+    "Health": "healthy",
     "ExitCode": 0,
-    "Publishers": [{"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"},
-                   {"URL": "", "TargetPort": 443, "PublishedPort": 0, "Protocol": "tcp"}],
+    "Publishers": [
+        {"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"},
+        {"URL": "", "TargetPort": 443, "PublishedPort": 0, "Protocol": "tcp"},
+    ],
 }
 
 
@@ -53,7 +58,9 @@ def test_parse_ps_empty():
 
 def test_ps_states_keep_only_published_ports(mocker, project):
     runner = ComposeRunner(project, V2)
-    mocker.patch.object(runner, "run", return_value=subprocess.CompletedProcess([], 0, json.dumps(PS_ITEM), ""))
+    mocker.patch.object(
+        runner, "run", return_value=subprocess.CompletedProcess([], 0, json.dumps(PS_ITEM), "")
+    )
     (state,) = runner.ps()
     assert state.service == "web" and state.health == "healthy"
     assert state.publishers == (("127.0.0.1", 8080, 80, "tcp"),)
@@ -86,8 +93,12 @@ def test_run_failure_keeps_argv_code_and_stderr_tail(mocker, project):
 
 def test_engine_down_becomes_exit_3(mocker, project):
     runner = ComposeRunner(project, V2)
-    mocker.patch("subprocess.run", return_value=subprocess.CompletedProcess(
-        [], 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."))
+    mocker.patch(
+        "subprocess.run",
+        return_value=subprocess.CompletedProcess(
+            [], 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
+        ),
+    )
     with pytest.raises(EngineUnavailable) as exc:
         runner.run("ps")
     assert exc.value.exit_code == 3
@@ -97,7 +108,11 @@ def test_engine_down_becomes_exit_3(mocker, project):
     "stderr, kind, hint",
     [
         ("Cannot connect to the Docker daemon at unix:///x", EngineUnavailable, "start Docker"),
-        ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock", EngineUnavailable, "docker group"),
+        (
+            "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+            EngineUnavailable,
+            "docker group",
+        ),
         ("docker: 'compose' is not a docker command.", ComposeNotFound, "plugin"),
         ("Bind for 127.0.0.1:8080 failed: port is already allocated", None, "port"),
         ("pull access denied for nope, repository does not exist", None, "image"),
@@ -136,8 +151,10 @@ def test_probe_falls_back_to_v1(mocker, monkeypatch):
     monkeypatch.delenv("DEVSTACK_COMPOSE", raising=False)
     mocker.patch("devstack.compose._compose_plugin", return_value=None)
     mocker.patch("shutil.which", side_effect=lambda name: f"/usr/bin/{name}")
-    mocker.patch("devstack.compose._version_of",
-                 side_effect=lambda argv: None if argv == ("docker", "compose") else "1.29.2")
+    mocker.patch(
+        "devstack.compose._version_of",
+        side_effect=lambda argv: None if argv == ("docker", "compose") else "1.29.2",
+    )
     assert compose.probe().argv == ("docker-compose",)
 
 

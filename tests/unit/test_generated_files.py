@@ -31,18 +31,25 @@ def project(request, tmp_path) -> Path:
 
 def test_compose_file_matches_compose_spec_schema(project):
     proc = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-         str(project / "docker-compose.yml")],
-        capture_output=True, text=True, check=False,
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(project / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("compose", [["docker", "compose"], ["docker-compose"]], ids=["v2", "v1"])
 def test_compose_accepts_the_file(project, compose):
-    if not shutil.which(compose[0]) or subprocess.run(
-        [*compose, "version"], capture_output=True, check=False
-    ).returncode != 0:
+    if (
+        not shutil.which(compose[0])
+        or subprocess.run([*compose, "version"], capture_output=True, check=False).returncode != 0
+    ):
         if os.environ.get("CI", "") not in ("", "0", "false"):
             pytest.fail(f"{' '.join(compose)} is missing under CI")
         pytest.skip(f"{' '.join(compose)} is not installed")
@@ -55,13 +62,17 @@ def test_compose_accepts_the_file(project, compose):
 
 def test_compose_refuses_to_run_without_env(project):
     """Without .env the required variables stop Compose with our message, not an empty password."""
-    if not shutil.which("docker") or subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, check=False
-    ).returncode != 0:
+    if (
+        not shutil.which("docker")
+        or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0
+    ):
         pytest.skip("docker compose is not installed")
     (project / ".env").unlink()
     proc = subprocess.run(
-        ["docker", "compose", "config", "-q"], cwd=project, capture_output=True, text=True,
+        ["docker", "compose", "config", "-q"],
+        cwd=project,
+        capture_output=True,
+        text=True,
         check=False,
     )
     assert proc.returncode != 0
@@ -71,7 +82,9 @@ def test_compose_refuses_to_run_without_env(project):
 def test_dockerfile_passes_hadolint(project):
     proc = subprocess.run(
         [tool("hadolint"), "--failure-threshold", "warning", str(project / "Dockerfile")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -80,6 +93,7 @@ def test_index_php_is_valid_php_when_php_is_available(project):
     php = shutil.which("php")
     if not php:
         pytest.skip("php is not installed on the host (the docker e2e tests run it for real)")
-    proc = subprocess.run([php, "-l", str(project / "src/web/index.php")], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [php, "-l", str(project / "src/web/index.php")], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout

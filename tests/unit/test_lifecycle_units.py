@@ -24,18 +24,29 @@ MODEL = {
 
 def info(service: str, **kw) -> ContainerInfo:
     base = ContainerInfo(
-        id=f"id-{service}", name=f"p-{service}-1", service=service, state="running", health="",
-        exit_code=0, started_at="2026-11-28T04:00:00.123456789Z", restart_count=0, env={},
-        ports=(), exposed=(),
+        id=f"id-{service}",
+        name=f"p-{service}-1",
+        service=service,
+        state="running",
+        health="",
+        exit_code=0,
+        started_at="2026-11-28T04:00:00.123456789Z",
+        restart_count=0,
+        env={},
+        ports=(),
+        exposed=(),
     )
     return replace(base, **kw)
 
 
 def test_urls_for_web_ports_and_plain_ports():
-    ports = (("127.0.0.1", 8080, 80, "tcp"), ("0.0.0.0", 3306, 3306, "tcp"), ("", 5353, 53, "udp"),
-             ("10.0.0.5", 8443, 443, "tcp"))
-    assert lifecycle._urls(ports) == [
-        "http://localhost:8080/", "localhost:3306", "https://10.0.0.5:8443/"]
+    ports = (
+        ("127.0.0.1", 8080, 80, "tcp"),
+        ("0.0.0.0", 3306, 3306, "tcp"),
+        ("", 5353, 53, "udp"),
+        ("10.0.0.5", 8443, 443, "tcp"),
+    )
+    assert lifecycle._urls(ports) == ["http://localhost:8080/", "localhost:3306", "https://10.0.0.5:8443/"]
 
 
 def test_started_after_handles_nanoseconds_and_garbage():
@@ -59,8 +70,11 @@ def test_with_dependencies_unknown_service():
 
 def test_edges_cover_depends_on_and_links_with_alias():
     got = {(e.source, e.target, e.kind, e.hostname) for e in runtime.edges(MODEL)}
-    assert got == {("web", "db", "depends_on", "db"), ("web", "cache", "links", "redis"),
-                   ("tool", "web", "depends_on", "web")}
+    assert got == {
+        ("web", "db", "depends_on", "db"),
+        ("web", "cache", "links", "redis"),
+        ("tool", "web", "depends_on", "web"),
+    }
 
 
 def test_required_variables_from_raw_compose():
@@ -111,7 +125,9 @@ def test_runtime_check_only_changed_services():
 
 def test_findings_text_orders_errors_first_and_counts():
     findings = [
-        Finding("DS403", Severity.WARNING, "published on all interfaces", "bind 127.0.0.1", "docker-compose.yml:9"),
+        Finding(
+            "DS403", Severity.WARNING, "published on all interfaces", "bind 127.0.0.1", "docker-compose.yml:9"
+        ),
         Finding("DS301", Severity.ERROR, "VAR is not set", "set it in .env", "docker-compose.yml:4"),
         Finding("DS999", Severity.INFO, "fyi"),
     ]
@@ -129,7 +145,9 @@ def test_findings_json_has_schema_version():
 
     data = json.loads(report.findings_json([Finding("DS301", Severity.ERROR, "m", "h", "l")]))
     assert data["schema_version"] == 1 and data["errors"] == 1
-    assert data["findings"] == [{"code": "DS301", "severity": "error", "message": "m", "hint": "h", "location": "l"}]
+    assert data["findings"] == [
+        {"code": "DS301", "severity": "error", "message": "m", "hint": "h", "location": "l"}
+    ]
 
 
 def test_status_table():

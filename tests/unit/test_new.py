@@ -87,9 +87,7 @@ def test_set_mysql_and_port(run, tmp_path):
     compose = yaml.safe_load((target / "docker-compose.yml").read_text())
     db = compose["services"]["db"]
     assert db["image"] == "mysql:8.4"
-    assert set(db["environment"]) == {
-        "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"
-    }
+    assert set(db["environment"]) == {"MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"}
     assert "mysqladmin ping" in db["healthcheck"]["test"][1]
     assert dotenv_values(target / ".env")["WEB_PORT"] == "9123"
     meta = yaml.safe_load((target / ".devstack.yml").read_text())
@@ -177,9 +175,7 @@ def test_target_not_writable(run, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
     real_access = os.access
-    monkeypatch.setattr(
-        os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode)
-    )
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
     result = run("new", "drupal", locked / "site", "--no-input")
     assert result.exit_code == 1
     assert "permission denied" in result.err
