@@ -18,6 +18,7 @@ LABEL = "com.docker.compose.project"
 
 HTTPD = f"""
         image: {BUSYBOX}
+        init: true  # PID 1 that forwards SIGTERM: `down` takes a moment, not 10 s
         command: ["sh", "-c", "echo hello > /www/index.html && exec httpd -f -p 80 -h /www"]
         healthcheck:
           test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
@@ -69,6 +70,7 @@ def test_up_status_down_happy_path(compose_variant, stack, project_name, free_po
       cache:
         image: {BUSYBOX}
         command: ["sh", "-c", "exec nc -ll -p 6379 -e cat"]
+        init: true
         expose: ["6379"]
     """)
     result = run("up")
@@ -129,11 +131,11 @@ def test_broken_link_is_found_before_start(compose_variant, stack, project_name,
     services:
       web:
         image: {BUSYBOX}
-        command: ["sleep", "600"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
         depends_on: [database]
       db:
         image: {BUSYBOX}
-        command: ["sleep", "600"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
     """)
     check = run("check")
     assert check.exit_code == 1
@@ -148,12 +150,13 @@ def test_link_across_separate_networks_fails_at_runtime(compose_variant, stack, 
     services:
       web:
         image: {BUSYBOX}
-        command: ["sleep", "600"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
         networks: [front]
         depends_on: [db]
       db:
         image: {BUSYBOX}
         command: ["sh", "-c", "exec nc -ll -p 5432 -e cat"]
+        init: true
         expose: ["5432"]
         networks: [back]
     networks:
@@ -172,7 +175,7 @@ def test_missing_env_key_is_an_error_not_an_empty_string(compose_variant, stack,
     services:
       app:
         image: {BUSYBOX}
-        command: ["sleep", "600"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
         environment:
           API_TOKEN: ${{API_TOKEN}}
     """,
@@ -189,7 +192,7 @@ def test_env_example_keys_are_added_on_up(compose_variant, stack, run):
     services:
       app:
         image: {BUSYBOX}
-        command: ["sleep", "600"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
         environment:
           API_TOKEN: ${{API_TOKEN:?set API_TOKEN}}
     """)
@@ -208,7 +211,7 @@ def test_down_volumes_needs_confirmation_off_a_terminal(compose_variant, stack, 
     services:
       app:
         image: {BUSYBOX}
-        command: ["sleep", "600"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
         volumes: ["keep:/data"]
     volumes:
       keep: {{}}
