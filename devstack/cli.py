@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,7 +12,11 @@ import click
 from devstack import __version__, report
 from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
 
+# Start-up time is a budget (`--help` within 1.5x of `import click`): pathlib, json, the
+# Docker SDK and cookiecutter are imported inside the commands that use them.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from devstack.lifecycle import Event
     from devstack.project import Project
 
@@ -39,7 +41,7 @@ def stacks() -> None:
 
 @cli.command()
 @click.argument("stack")
-@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.argument("directory", required=False, type=click.Path())
 @click.option("--name", help="Project name (default: from the directory name).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a template variable.")
 @click.option("--no-input", is_flag=True, help="Do not prompt (also when stdin is not a terminal).")
@@ -47,7 +49,7 @@ def stacks() -> None:
 @click.option("--dry-run", is_flag=True, help="Show the files that would be written; write nothing.")
 def new(
     stack: str,
-    directory: Path | None,
+    directory: str | None,
     name: str | None,
     settings: tuple[str, ...],
     no_input: bool,
@@ -55,9 +57,11 @@ def new(
     dry_run: bool,
 ) -> None:
     """Create a project from STACK in DIRECTORY (default: ./STACK)."""
+    from pathlib import Path
+
     from devstack import scaffold, stacks
 
-    target = directory or Path(name or stack)
+    target = Path(directory or name or stack)
     values = scaffold.parse_settings(settings)
     if not no_input and sys.stdin.isatty():
         chosen = stacks.find(stack)
@@ -79,13 +83,13 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--file",
         "files",
         multiple=True,
-        type=click.Path(path_type=Path),
+        type=click.Path(),
         help="Compose file (repeatable; default: discovered like Compose does).",
     )(fn)
     return fn
 
 
-def _project(files: tuple[Path, ...], project_name: str | None) -> Project:
+def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     from devstack.project import Project
 
     return Project.load(files=files, name=project_name)
@@ -94,6 +98,8 @@ def _project(files: tuple[Path, ...], project_name: str | None) -> Project:
 def _progress(as_json: bool) -> Callable[[Event], None]:
     def show(event: Event) -> None:
         if as_json:
+            import json
+
             click.echo(
                 json.dumps({"event": event.kind, "service": event.service, "message": event.message}),
                 err=True,
@@ -110,7 +116,7 @@ def _progress(as_json: bool) -> Callable[[Event], None]:
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("-v", "--verbose", is_flag=True, help="Show INFO findings too.")
-def check(files: tuple[Path, ...], project_name: str | None, as_json: bool, verbose: bool) -> int:
+def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbose: bool) -> int:
     """Check the stack without starting it (exit 1 on errors)."""
     from devstack import lifecycle
     from devstack.checks import has_errors
@@ -130,7 +136,7 @@ def check(files: tuple[Path, ...], project_name: str | None, as_json: bool, verb
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for healthy.")
 @click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
 def up(
-    files: tuple[Path, ...],
+    files: tuple[str, ...],
     project_name: str | None,
     services: tuple[str, ...],
     build: bool,
@@ -174,7 +180,7 @@ def up(
 @project_options
 @click.option("-v", "--volumes", is_flag=True, help="Also delete named volumes (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting volumes.")
-def down(files: tuple[Path, ...], project_name: str | None, volumes: bool, yes: bool) -> None:
+def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: bool) -> None:
     """Stop and remove the containers; data in bind mounts (data/) is always kept."""
     from devstack import lifecycle
 
@@ -194,7 +200,7 @@ def down(files: tuple[Path, ...], project_name: str | None, volumes: bool, yes: 
 @cli.command()
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(files: tuple[Path, ...], project_name: str | None, as_json: bool) -> None:
+def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> None:
     """Show services, state, health and URLs."""
     from devstack import lifecycle
 
@@ -211,7 +217,7 @@ def status(files: tuple[Path, ...], project_name: str | None, as_json: bool) -> 
 @click.option("-n", "--tail", default="200", show_default=True, help="Lines from the end ('all').")
 @click.argument("services", nargs=-1)
 def logs(
-    files: tuple[Path, ...],
+    files: tuple[str, ...],
     project_name: str | None,
     follow: bool,
     tail: str,
@@ -229,7 +235,7 @@ def logs(
 @project_options
 @click.argument("service")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(files: tuple[Path, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
+def exec_(files: tuple[str, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
     """Run COMMAND in SERVICE's container: devstack exec web -- bash"""
     from devstack.compose import ComposeRunner
 
@@ -266,7 +272,7 @@ def env() -> None:
 
 @env.command("sync")
 @project_options
-def env_sync(files: tuple[Path, ...], project_name: str | None) -> None:
+def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     """Create .env from .env.example, or add the keys it lacks (values are never changed)."""
     from devstack import envfile
 

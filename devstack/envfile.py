@@ -10,9 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import secrets
 import string
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +41,8 @@ class SyncResult:
 
 def generate_secret(length: int = 32) -> str:
     """Letters and digits only: safe unquoted in .env, YAML, shell and SQL."""
+    import secrets  # ~10 ms to import: only when a secret is made
+
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
@@ -133,6 +133,8 @@ def _without_header(text: str) -> str:
 
 def _write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600 (the file holds secrets)."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".env.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -96,19 +96,27 @@ class UpResult:
 
 def check(project: Project, runner: ComposeRunner | None = None) -> CheckResult:
     """Static findings. Compose itself interpolates and merges when it is installed."""
-    from devstack.checks import static
-
     binary: ComposeBinary | None = None
     model: dict[str, Any] | None = None
     compose_error: ComposeFailed | None = None
+    config_job: _Background | None = None
     try:
         runner = runner or ComposeRunner(project)
         binary = runner.binary
-        model = runner.config()
+        # `compose config` runs while the checks' modules are imported (~30 ms saved).
+        config_job = _Background(runner.config)
     except ComposeNotFound:
         runner = None
-    except ComposeFailed as exc:
-        compose_error = exc
+    from devstack.checks import static
+
+    if config_job is not None:
+        try:
+            config_job.join()
+            model = config_job.value
+        except ComposeNotFound:
+            runner = None
+        except ComposeFailed as exc:
+            compose_error = exc
     tail = compose_error.stderr_tail if compose_error is not None else None
     # With Compose's error, static checks name the specific code (or DS100 if none explains it).
     findings = static.run(project, model, compose_error=tail)

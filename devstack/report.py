@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from devstack.checks import Finding, Severity
-
 if TYPE_CHECKING:
+    from devstack.checks import Finding
     from devstack.lifecycle import ServiceStatus, UpResult
     from devstack.scaffold import CreateResult
     from devstack.stacks import Stack
@@ -57,6 +55,8 @@ def error(message: str, hint: str | None, details: str | None = None) -> str:
 
 
 def findings_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
+    from devstack.checks import Severity
+
     shown = [f for f in findings if verbose or f.severity > Severity.INFO]
     if not shown:
         return "No problems found."
@@ -74,10 +74,14 @@ def findings_text(findings: Sequence[Finding], *, verbose: bool = False) -> str:
 
 
 def as_json(kind: str, payload: dict[str, Any]) -> str:
+    import json
+
     return json.dumps({"schema_version": JSON_SCHEMA_VERSION, "kind": kind, **payload}, indent=2)
 
 
 def findings_json(findings: Sequence[Finding]) -> str:
+    from devstack.checks import Severity
+
     return as_json(
         "check",
         {
@@ -99,6 +103,8 @@ def status_table(statuses: Sequence[ServiceStatus]) -> str:
 
 
 def up_summary(result: UpResult) -> str:
+    from devstack.checks import Severity
+
     lines = [status_table(result.services)]
     problems = [f for f in result.findings + result.runtime if f.severity > Severity.INFO]
     if problems:

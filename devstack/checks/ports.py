@@ -25,17 +25,6 @@ if TYPE_CHECKING:
     from devstack.checks.static import Context
 
 MAX_BINDS = 2048  # a huge published range is checked up to this many ports
-_PROXIES = {
-    "docker-proxy",
-    "rootlesskit",
-    "slirp4netns",
-    "vpnkit",
-    "com.docker.backend",
-    "com.docker.vpnkit",
-    "gvproxy",
-    "pasta",
-    "pasta.avx2",
-}
 _TCP_LISTEN = "0A"
 
 
@@ -209,20 +198,22 @@ def _try_bind(host_ip: str, port: int, protocol: str) -> int:
 
 
 def _holder(ctx: Context, port: int, protocol: str) -> str | None:
-    """Who holds the port, for a message; None when it is this project's own container."""
+    """Who holds the port, for a message; None when it is this project's own container.
+
+    The engine is asked first (a local socket answers in about a millisecond): on a running
+    stack the holder is usually one of the project's own containers, and scanning /proc for
+    the socket's owner would then be wasted.
+    """
+    containers = _containers(port, protocol)
+    if containers:
+        if any(c.project == ctx.project.name for c in containers):
+            return None
+        return ", ".join(
+            f"container {c.container}"
+            + (f" (project {c.project}, service {c.service})" if c.project else "")
+            for c in containers
+        )
     processes = list(processes_holding(port, protocol))
-    names = {comm for _, comm in processes}
-    if not processes or names & _PROXIES:
-        containers = _containers(port, protocol)
-        if containers is not None:
-            if any(c.project == ctx.project.name for c in containers):
-                return None
-            if containers:
-                return ", ".join(
-                    f"container {c.container}"
-                    + (f" (project {c.project}, service {c.service})" if c.project else "")
-                    for c in containers
-                )
     if processes:
         return ", ".join(f"{comm} (pid {pid})" for pid, comm in processes[:3])
     return "another process (not visible from here)"
@@ -230,7 +221,7 @@ def _holder(ctx: Context, port: int, protocol: str) -> str | None:
 
 def _containers(port: int, protocol: str) -> list[Any] | None:
     """Containers publishing the port; None when the engine cannot be asked."""
-    from devstack import engine  # the Docker SDK costs ~100 ms: only when a port is taken
+    from devstack import engine  # local engines answer over the socket; others need the SDK
     from devstack.errors import EngineUnavailable
 
     try:
