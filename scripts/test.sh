@@ -21,6 +21,13 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import devstack, pytest, check_jsonschema' # fail early if the install did not work
 
+# php-cli lets the PHP-escaping tests run PHP itself (Debian package; skipped elsewhere).
+if ! command -v php >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get install -y -qq --no-install-recommends php-cli >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends php-cli >/dev/null; }) ||
+    echo "test.sh: could not install php-cli; PHP round-trip tests will skip" >&2
+fi
+
 if [ "$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then
   bash scripts/ensure-docker.sh || {
     echo "test.sh: no Docker engine; the docker tests will skip (or fail under CI=true)" >&2
