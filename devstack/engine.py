@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -46,6 +45,8 @@ def docker_host(environ: Mapping[str, str] | None = None) -> str:
         except (OSError, ValueError, AttributeError):
             name = None
     if name and name != "default":
+        import hashlib
+
         meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
         try:
             host = json.loads(meta.read_text("utf-8"))["Endpoints"]["docker"]["Host"]

@@ -94,17 +94,21 @@ class UpResult:
 # -- check -----------------------------------------------------------------------------------
 
 
-def check(project: Project, runner: ComposeRunner | None = None) -> CheckResult:
-    """Static findings. Compose itself interpolates and merges when it is installed."""
+def check(
+    project: Project, runner: ComposeRunner | None = None, config_job: _Background | None = None
+) -> CheckResult:
+    """Static findings. Compose itself interpolates and merges when it is installed.
+
+    `config_job` is a `runner.config` already started by the caller.
+    """
     binary: ComposeBinary | None = None
     model: dict[str, Any] | None = None
     compose_error: ComposeFailed | None = None
-    config_job: _Background | None = None
     try:
         runner = runner or ComposeRunner(project)
         binary = runner.binary
         # `compose config` runs while the checks' modules are imported (~30 ms saved).
-        config_job = _Background(runner.config)
+        config_job = config_job or _Background(runner.config)
     except ComposeNotFound:
         runner = None
     from devstack.checks import static
@@ -180,27 +184,20 @@ def up(
     from devstack.checks import runtime
 
     started = time.monotonic()
-    engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
-    env_result = None
-    if (project.root / ".env.example").is_file():
-        env_result = envfile.sync(project.root)
-        if env_result.created:
-            generated = ", ".join(env_result.generated) or "no secrets"
-            progress(
-                Event(
-                    "env",
-                    f"created .env from .env.example ({len(env_result.added)} keys, generated {generated})",
-                )
-            )
-        elif env_result.added:
-            progress(Event("env", f"added to .env from .env.example: {', '.join(env_result.added)}"))
-
     runner = ComposeRunner(project)
+    # `compose config` starts at once; the .env sync and the engine ping run while it works.
+    # If the sync changes .env, Compose's answer may be stale, so it is asked again.
+    config_job = _Background(runner.config)
+    env_result = _sync_env(project, progress)
+    engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
+    if env_result is not None and env_result.changed:
+        _settle(config_job)
+        config_job = _Background(runner.config)
     if runner.binary.v1:
         progress(
             Event("warning", "Compose v1 is end of life; install the Compose v2 plugin (`docker compose`)")
         )
-    result = check(project, runner)
+    result = check(project, runner, config_job=config_job)
     findings = result.findings
     if has_errors(findings):
         count = sum(1 for f in findings if f.severity >= Severity.ERROR)
@@ -270,6 +267,29 @@ class _Background(threading.Thread):
         super().join(timeout)
         if self.error is not None:
             raise self.error
+
+
+def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
+    """`.env` from `.env.example` (created, or missing keys added), reported as an event."""
+    if not (project.root / ".env.example").is_file():
+        return None
+    result = envfile.sync(project.root)
+    if result.created:
+        generated = ", ".join(result.generated) or "no secrets"
+        progress(
+            Event("env", f"created .env from .env.example ({len(result.added)} keys, generated {generated})")
+        )
+    elif result.added:
+        progress(Event("env", f"added to .env from .env.example: {', '.join(result.added)}"))
+    return result
+
+
+def _settle(job: _Background) -> None:
+    """Wait for a job whose result is no longer wanted; its errors do not matter either."""
+    try:
+        job.join()
+    except Exception:  # a stale `compose config`: the next one reports what is wrong
+        pass
 
 
 def _started_after(started_at: str, moment: float) -> bool:
