@@ -20,6 +20,9 @@ from devstack.errors import ComposeFailed, ComposeNotFound, EngineUnavailable
 from devstack.project import Project
 
 TAIL_LINES = 20
+# `config` on an ordinary project takes well under a second; a pathological file must not
+# hold devstack (or the machine's memory) for longer than this.
+CONFIG_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,14 @@ class ComposeRunner:
     def __init__(self, project: Project, binary: ComposeBinary | None = None) -> None:
         self.project = project
         self.binary = binary or probe()
+        self._running: set[subprocess.Popen[str]] = set()
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Kill the commands this runner has running (e.g. `config` on a file known to be bad)."""
+        self._cancelled = True
+        for proc in list(self._running):
+            proc.kill()
 
     def argv(self, *args: str) -> list[str]:
         files = [arg for path in self.project.files for arg in ("-f", str(path))]
@@ -206,17 +217,37 @@ class ComposeRunner:
         """Run a short compose command and capture its output."""
         argv = self.argv(*args)
         try:
-            proc = subprocess.run(
+            popen = subprocess.Popen(
                 argv,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
                 cwd=self.project.root,
                 env=self._env(),
-                timeout=timeout,
-                check=False,
             )
         except FileNotFoundError as exc:
             raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        self._running.add(popen)
+        try:
+            stdout, stderr = popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.communicate()
+            raise ComposeFailed(
+                [*(self.binary.shown or self.binary.argv), *args],
+                -9,
+                f"no answer within {timeout:.0f} s (stopped by devstack)",
+                hint="Compose is stuck on this project: try `docker compose config` by hand",
+            ) from None
+        except BaseException:
+            popen.kill()
+            popen.communicate()
+            raise
+        finally:
+            self._running.discard(popen)
+        proc = subprocess.CompletedProcess(argv, popen.returncode, stdout, stderr)
+        if self._cancelled:
+            raise ComposeFailed(argv, proc.returncode, "cancelled by devstack")
         if check and proc.returncode != 0:
             raise self._failure(argv, proc.returncode, proc.stderr or proc.stdout)
         return proc
@@ -279,10 +310,10 @@ class ComposeRunner:
         if self.binary.v1:
             import yaml
 
-            out = self.run("config").stdout
+            out = self.run("config", timeout=CONFIG_TIMEOUT).stdout
             data = yaml.safe_load(out)
         else:
-            data = json.loads(self.run("config", "--format", "json").stdout)
+            data = json.loads(self.run("config", "--format", "json", timeout=CONFIG_TIMEOUT).stdout)
         return data if isinstance(data, dict) else {}
 
     def services(self) -> list[str]:

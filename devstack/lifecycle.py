@@ -111,8 +111,15 @@ def check(
         config_job = config_job or _Background(runner.config)
     except ComposeNotFound:
         runner = None
-    from devstack.checks import static
+    from devstack.checks import files, static
 
+    loaded = files.load_sources(project)
+    if runner is not None and config_job is not None and has_errors(loaded[1]):
+        # A file that does not parse (or expands without bound, a YAML alias bomb) is reported
+        # by the checks; Compose's answer adds nothing and could take all memory: stop it.
+        runner.cancel()
+        _settle(config_job)
+        config_job = None
     if config_job is not None:
         try:
             config_job.join()
@@ -123,7 +130,7 @@ def check(
             compose_error = exc
     tail = compose_error.stderr_tail if compose_error is not None else None
     # With Compose's error, static checks name the specific code (or DS100 if none explains it).
-    findings = static.run(project, model, compose_error=tail)
+    findings = static.run(project, model, compose_error=tail, loaded=loaded)
     return CheckResult(findings, model, binary)
 
 

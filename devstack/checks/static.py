@@ -84,15 +84,21 @@ FAMILIES = (files, links, env_checks, ports, paths)
 
 
 def run(
-    project: Project, model: Mapping[str, Any] | None, *, compose_error: str | None = None
+    project: Project,
+    model: Mapping[str, Any] | None,
+    *,
+    compose_error: str | None = None,
+    loaded: tuple[list[ComposeFile], list[Finding]] | None = None,
 ) -> list[Finding]:
     """Every static finding for the project, errors first.
 
     `model` is Compose's `config` output, or None when Compose is unavailable or failed;
     `compose_error` is Compose's error output in the latter case: it becomes a finding when
-    none of the checks here explains the failure.
+    none of the checks here explains the failure. `loaded` is `files.load_sources(project)`
+    when the caller parsed the files already.
     """
-    sources, findings = files.load_sources(project)
+    sources, findings = loaded if loaded is not None else files.load_sources(project)
+    findings = list(findings)
     if len(sources) == len(project.files):
         context = Context.create(project, sources, model)
         for family in FAMILIES:

@@ -35,6 +35,25 @@ def project(tmp_path) -> Project:
     return Project.load(tmp_path, env={})
 
 
+class FakePopen:
+    """Stands in for subprocess.Popen: a finished process with the given output."""
+
+    def __init__(self, returncode: int, stdout: str = "", stderr: str = "") -> None:
+        self.returncode = returncode
+        self.output = (stdout, stderr)
+        self.argv: list[str] = []
+
+    def __call__(self, argv, **kwargs):
+        self.argv = argv
+        return self
+
+    def communicate(self, timeout=None):
+        return self.output
+
+    def kill(self):
+        pass
+
+
 @pytest.fixture(autouse=True)
 def forget_probe():
     compose._probed.clear()
@@ -79,7 +98,7 @@ def test_argv_names_project_files_and_directory(project):
 def test_run_failure_keeps_argv_code_and_stderr_tail(mocker, project):
     runner = ComposeRunner(project, V2)
     stderr = "\n".join(f"line {i}" for i in range(40)) + "\nError: no such service: nope"
-    mocker.patch("subprocess.run", return_value=subprocess.CompletedProcess([], 1, "", stderr))
+    mocker.patch("subprocess.Popen", FakePopen(1, "", stderr))
     with pytest.raises(ComposeFailed) as exc:
         runner.run("logs", "nope")
     err = exc.value
@@ -94,10 +113,8 @@ def test_run_failure_keeps_argv_code_and_stderr_tail(mocker, project):
 def test_engine_down_becomes_exit_3(mocker, project):
     runner = ComposeRunner(project, V2)
     mocker.patch(
-        "subprocess.run",
-        return_value=subprocess.CompletedProcess(
-            [], 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
-        ),
+        "subprocess.Popen",
+        FakePopen(1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."),
     )
     with pytest.raises(EngineUnavailable) as exc:
         runner.run("ps")
@@ -214,3 +231,40 @@ def test_no_compose_file_is_a_clear_error(tmp_path):
     with pytest.raises(ProjectNotFound) as exc:
         Project.load(tmp_path, env={})
     assert "devstack new" in (exc.value.hint or "")
+
+
+def test_a_hung_compose_is_stopped_and_reported(project, tmp_path):
+    """A real process that never answers: killed at the timeout, reported as exit 4, no traceback."""
+    sleeper = tmp_path / "fake-compose"
+    sleeper.write_text("#!/bin/sh\nexec sleep 30\n")
+    sleeper.chmod(0o755)
+    runner = ComposeRunner(project, ComposeBinary((str(sleeper),), "2.0.0", v1=False))
+    with pytest.raises(ComposeFailed) as exc:
+        runner.run("config", timeout=0.5)
+    assert exc.value.exit_code == 4 and "no answer within" in exc.value.message
+    assert runner._running == set()
+
+
+def test_a_yaml_alias_bomb_never_reaches_compose(tmp_path):
+    """Compose 2.26 takes all memory on a billion-laughs file: devstack stops it and reports DS102."""
+    from devstack import lifecycle
+
+    levels = ['x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    names = "abcdefghi"
+    for prev, name in zip(names, names[1:]):
+        levels.append(f"x-{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    levels.append("services:\n  web:\n    image: busybox\n    labels: *i\n")
+    (tmp_path / "compose.yaml").write_text("\n".join(levels))
+    project = Project.load(tmp_path, env={})
+    try:
+        runner = ComposeRunner(project)
+    except ComposeNotFound:
+        pytest.skip("no Compose installed")
+    import time
+
+    started = time.monotonic()
+    result = lifecycle.check(project, runner)
+    assert time.monotonic() - started < 20
+    assert [f.code for f in result.findings] == ["DS102"]
+    assert "too many nodes" in result.findings[0].message
+    assert runner._running == set()
