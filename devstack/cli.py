@@ -294,9 +294,23 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
         click.echo(".env already has every key of .env.example.")
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (a closed terminal, `kill`, a CI timeout) cleans up like Ctrl-C does."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        pass  # not the main thread (embedded use): leave signals to the host program
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes (the one place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _terminate_like_interrupt()
     debug = "--debug" in args or os.environ.get("DEVSTACK_DEBUG") == "1"
     try:
         rv = cli.main(args=args, prog_name="devstack", standalone_mode=False)

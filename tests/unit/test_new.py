@@ -292,3 +292,31 @@ def test_usage_error_exit_code(run):
     result = run("new")
     assert result.exit_code == 2
     assert "Missing argument" in result.err
+
+
+def test_sigterm_during_new_leaves_nothing(tmp_path):
+    """A real process killed with SIGTERM mid-render: no project, no staging directory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = (
+        "import time, devstack.scaffold as s, devstack.cli as c\n"
+        "real = s._write_metadata\n"
+        "def slow(*a):\n"
+        "    real(*a); print('rendered', flush=True); time.sleep(30)\n"
+        "s._write_metadata = slow\n"
+        f"c.main(['new', 'drupal', {str(tmp_path / 'site')!r}, '--no-input'])\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", slow], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "rendered"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    time.sleep(0.1)
+    assert list(tmp_path.iterdir()) == []
