@@ -316,9 +316,6 @@ class ComposeRunner:
             data = json.loads(self.run("config", "--format", "json", timeout=CONFIG_TIMEOUT).stdout)
         return data if isinstance(data, dict) else {}
 
-    def services(self) -> list[str]:
-        return [s for s in self.run("config", "--services").stdout.split() if s]
-
     def ps(self) -> list[ContainerState]:
         """The project's containers, stopped ones included (v2 only; see engine for v1)."""
         out = self.run("ps", "--all", "--format", "json").stdout

@@ -13,7 +13,7 @@ from typing import Any
 
 from devstack import envfile
 from devstack.checks import Finding, Severity, has_errors
-from devstack.compose import ComposeBinary, ComposeRunner, probe
+from devstack.compose import ComposeBinary, ComposeRunner
 from devstack.errors import (
     ChecksFailed,
     ComposeFailed,
@@ -478,6 +478,3 @@ def status(project: Project) -> list[ServiceStatus]:
 
     return [_status(c, None) for c in engine.project_containers(project.name)]
 
-
-def compose_for(project: Project) -> ComposeRunner:
-    return ComposeRunner(project, probe())
