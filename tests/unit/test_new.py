@@ -320,3 +320,46 @@ def test_sigterm_during_new_leaves_nothing(tmp_path):
     assert "Traceback" not in err
     time.sleep(0.1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prompts_on_a_terminal(tmp_path):
+    """On a real terminal (a pty) `new` asks for each setting; Enter keeps the default."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    main_fd, child_fd = os.openpty()
+    target = tmp_path / "site"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "new", "drupal", str(target)],
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        close_fds=True,
+    )
+    os.close(child_fd)
+    answers = {"db": "mysql", "web_port": "9321"}
+    seen = b""
+    try:
+        while proc.poll() is None:
+            ready, _, _ = select.select([main_fd], [], [], 10)
+            if not ready:
+                break
+            try:
+                chunk = os.read(main_fd, 4096)
+            except OSError:
+                break
+            seen += chunk
+            if chunk.rstrip().endswith(b":"):
+                prompt = seen.decode(errors="replace").strip().splitlines()[-1]
+                name = prompt.split(" ", 1)[0]
+                os.write(main_fd, (answers.get(name, "") + "\n").encode())
+        proc.wait(timeout=30)
+    finally:
+        os.close(main_fd)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert "db (database server image)" in text and "[mariadb]" in text
+    assert "mysql:8.4" in (target / "docker-compose.yml").read_text()
+    assert "WEB_PORT=9321" in (target / ".env").read_text()
