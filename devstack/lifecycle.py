@@ -79,6 +79,7 @@ class CheckResult:
     findings: list[Finding]
     model: dict[str, Any] | None
     compose: ComposeBinary | None
+    sources: list[Any] = field(default_factory=list)  # composefile.ComposeFile, parsed once
 
 
 @dataclass
@@ -131,7 +132,7 @@ def check(
     tail = compose_error.stderr_tail if compose_error is not None else None
     # With Compose's error, static checks name the specific code (or DS100 if none explains it).
     findings = static.run(project, model, compose_error=tail, loaded=loaded)
-    return CheckResult(findings, model, binary)
+    return CheckResult(findings, model, binary, loaded[0])
 
 
 # -- up --------------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def up(
     runtime_findings: list[Finding] = []
     if changed:
         by_service = {c.service: c for c in containers if c.state == "running"}
-        raw = _raw_services(project)
+        raw = _raw_services(result.sources)
         runtime_findings = runtime.check(by_service, model, raw, engine.exec_in, only=changed)
         for finding in runtime_findings:
             progress(Event("runtime", finding.message, None))
@@ -422,16 +423,13 @@ def _started_summary(project_name: str) -> str:
     return "running now: " + (", ".join(sorted(running)) if running else "nothing")
 
 
-def _raw_services(project: Project) -> dict[str, Any]:
-    import yaml
+def _raw_services(sources: Sequence[Any]) -> dict[str, Any]:
+    """Services as written (before interpolation), merged over the -f files check() parsed."""
+    from devstack.composefile import plain
 
     merged: dict[str, Any] = {}
-    for path in project.files:
-        try:
-            data = yaml.safe_load(path.read_text("utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        for name, svc in (data.get("services") or {}).items() if isinstance(data, dict) else []:
+    for source in sources:
+        for name, svc in plain(source.services()).items():
             if isinstance(svc, dict):
                 merged.setdefault(name, {}).update(svc)
     return merged
