@@ -166,6 +166,7 @@ def up(
                     "services": [s.to_dict() for s in result.services],
                     "findings": [f.to_dict() for f in result.findings + result.runtime],
                     "seconds": round(result.seconds, 2),
+                    "proxy": result.proxy.__dict__ if result.proxy is not None else None,
                 },
             )
         )

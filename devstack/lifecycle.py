@@ -90,6 +90,7 @@ class UpResult:
     services: list[ServiceStatus]
     runtime: list[Finding]
     seconds: float
+    proxy: Any = None  # proxy.control.ProjectLink when the shared proxy runs (devstack proxy)
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -250,8 +251,11 @@ def up(
         for finding in runtime_findings:
             progress(Event("runtime", finding.message, None))
     statuses = [_status(c, watcher.ready_at.get(c.service)) for c in containers if c.service in wanted]
+    from devstack.proxy.control import project_link
+
     return UpResult(
-        project.name, env_result, findings, statuses, runtime_findings, time.monotonic() - started
+        project.name, env_result, findings, statuses, runtime_findings, time.monotonic() - started,
+        proxy=project_link(project.name),
     )
 
 
