@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack.errors import EngineUnavailable
+from devstack.errors import DevstackError, EngineUnavailable
 
 if TYPE_CHECKING:
     import docker
@@ -458,13 +458,24 @@ class Engine:
 
     # -- changing ------------------------------------------------------------------------
 
-    def connect_network(self, network: str, container: str) -> bool:
-        """Join a container to a network; False when it was joined already."""
+    def connect_network(self, network: str, container: str, gateway_priority: int | None = None) -> bool:
+        """Join a container to a network; False when it was joined already.
+
+        `gateway_priority` (engines with API 1.48+, Docker 28) ranks the network for the
+        container's default gateway; older engines rank networks by name.
+        """
+        from docker.utils import version_gte
+
+        def connect() -> None:
+            if gateway_priority is not None and version_gte(self.api.api_version, "1.48"):
+                url = self.api._url("/networks/{0}/connect", network)
+                body = {"Container": container, "EndpointConfig": {"GwPriority": gateway_priority}}
+                self.api._raise_for_status(self.api._post_json(url, data=body))
+            else:
+                self.api.connect_container_to_network(container, network)
+
         try:
-            self._call(
-                f"connect {container} to network {network}",
-                lambda: self.api.connect_container_to_network(container, network),
-            )
+            self._call(f"connect {container} to network {network}", connect)
         except Exception as exc:
             if "already exists" in str(exc) or "already attached" in str(exc):
                 return False
@@ -539,6 +550,20 @@ class Engine:
                             on_line(line)
 
         self._call(f"build {tag}", run)
+
+    def image_tags(self, repository: str) -> list[str]:
+        """Tags of the local images of one repository (`name:tag`)."""
+        found = self._call("list images", lambda: self.api.images(name=repository))
+        tags = {tag for image in found or [] for tag in image.get("RepoTags") or []}
+        return sorted(t for t in tags if t.startswith(f"{repository}:"))
+
+    def remove_image(self, tag: str) -> bool:
+        """Remove an image; False when it is in use or gone (nothing to do either way)."""
+        try:
+            self._call(f"remove image {tag}", lambda: self.api.remove_image(tag), missing_ok=True)
+        except DevstackError:
+            return False
+        return True
 
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
         if self.inspect_network(name) is None:

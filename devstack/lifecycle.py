@@ -90,7 +90,7 @@ class UpResult:
     services: list[ServiceStatus]
     runtime: list[Finding]
     seconds: float
-    proxy: Any = None  # proxy.control.ProjectLink when the shared proxy runs (devstack proxy)
+    proxy: Any = None  # proxy.link.ProjectLink when the shared proxy runs (devstack proxy)
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def up(
         for finding in runtime_findings:
             progress(Event("runtime", finding.message, None))
     statuses = [_status(c, watcher.ready_at.get(c.service)) for c in containers if c.service in wanted]
-    from devstack.proxy.control import project_link
+    from devstack.proxy.link import project_link
 
     return UpResult(
         project.name, env_result, findings, statuses, runtime_findings, time.monotonic() - started,

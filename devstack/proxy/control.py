@@ -605,7 +605,16 @@ def start(options: StartOptions, progress: Progress = _quiet, engine: Any = None
             hint=f"`docker logs {settings.nginx_container}` says why",
         ),
     )
+    _prune_images(engine, images)
     return StartResult(status(settings.name, engine), False, warnings)
+
+
+def _prune_images(engine: Any, current: dict[str, str]) -> None:
+    """Images of earlier devstack versions go; one still used by another proxy stays."""
+    for kind, tag in current.items():
+        for old in engine.image_tags(f"devstack-proxy-{kind}"):
+            if old != tag:
+                engine.remove_image(old)
 
 
 def _remove(engine: Any, settings: Settings) -> bool:
@@ -627,81 +636,3 @@ def stop(name: str = DEFAULT_NAME, engine: Any = None) -> bool:
     engine.remove_network(settings.network)
     engine.remove_volume(f"{name}-conf")
     return found
-
-
-# -- for `devstack up` ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProjectLink:
-    urls: tuple[str, ...]  # the project's URL first, then its services'
-    note: str | None = None  # why there is no URL (no HTTP service, not ready yet)
-
-
-def project_link(project: str, wait: float = 3.0) -> ProjectLink | None:
-    """The project's URLs through the proxy, or None when no proxy runs. Never raises."""
-    from devstack import engine as engines
-
-    try:
-        found = engines.containers_labelled(f"{ROLE_LABEL}=nginx")
-    except DevstackError:
-        return None
-    found = [c for c in found if str(c.get("State")) == "running"]
-    if not found:
-        return None
-    found.sort(key=lambda c: (c.get("Labels") or {}).get(INSTANCE_LABEL) != DEFAULT_NAME)
-    labels = found[0].get("Labels") or {}
-    try:
-        port = int(labels.get(PORT_LABEL) or 80)
-    except ValueError:
-        return None
-    listen = str(labels.get(LISTEN_LABEL) or "127.0.0.1")
-    domain = str(labels.get(DOMAIN_LABEL) or "localhost")
-    guess = f"http://{project}.{domain}{'' if port == 80 else f':{port}'}/"
-    if not _engine_is_here():
-        return ProjectLink((guess,))
-    deadline = time.monotonic() + wait
-    note = None
-    while True:
-        document = _fetch_routes(listen, port)
-        if document is not None:
-            urls = [
-                r["url"] for r in document.get("routes", []) if r.get("project") == project and r.get("web")
-            ]
-            urls += [
-                r["url"]
-                for r in document.get("routes", [])
-                if r.get("project") == project and not r.get("web")
-            ]
-            if urls:
-                return ProjectLink(tuple(urls))
-            reasons = [u for u in document.get("unrouted", []) if u.get("project") == project]
-            note = reasons[0].get("reason") if reasons else None
-            if note and "no HTTP service" in note:
-                return ProjectLink((), note)
-        if time.monotonic() > deadline:
-            return ProjectLink((), note or "not routed yet (`devstack proxy routes` shows why)")
-        time.sleep(0.1)
-
-
-def _fetch_routes(listen: str, port: int) -> dict[str, Any] | None:
-    host = "127.0.0.1" if listen in ("0.0.0.0", "::") else listen
-    try:
-        with socket.create_connection((host, port), timeout=2) as conn:
-            conn.sendall(b"GET /_devstack/routes.json HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            chunks = []
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    except OSError:
-        return None
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
-        return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None

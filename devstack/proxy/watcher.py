@@ -96,7 +96,13 @@ class Settings:
 
     @property
     def network(self) -> str:
-        return self.name
+        """The proxy's own network, named to sort before any project's network.
+
+        nginx publishes its port on the network that gives it its default gateway, and engines
+        before 28 pick that network by name: were a project's network to sort first, joining it
+        would move the published port (and reset connections in flight) at every route change.
+        """
+        return f"0--{self.name}"
 
     def site(self) -> Site:
         return Site(
@@ -184,7 +190,8 @@ class DockerNginx:
         return NginxState(bool((data.get("State") or {}).get("Running")), frozenset(networks))
 
     def connect(self, network: str) -> None:
-        self.engine.connect_network(network, self.container)
+        # Below the proxy's own network, which must keep nginx's default gateway (and its port).
+        self.engine.connect_network(network, self.container, gateway_priority=-1)
 
     def disconnect(self, network: str) -> None:
         self.engine.disconnect_network(network, self.container)
@@ -728,7 +735,7 @@ class Applier:
         running = nginx is not None and nginx.running
         # Only the page changed (a reason why a project is not routed): nginx reads it per
         # request through the `live` link, so the new generation needs no test and no reload.
-        key = self._config_key(table)
+        key = self._config_key(files, generation)
         if running and key == self.config_key and self.served is not None and not force:
             self.conf.activate(generation)
             self.generation, self.applied = generation, table
@@ -763,10 +770,17 @@ class Applier:
         self._log_changes(table, timing if running else "nginx not running yet")
         return True
 
-    def _config_key(self, table: Table) -> tuple[str, str]:
+    @staticmethod
+    def _config_key(files: Mapping[str, str], generation: int) -> tuple[str, str]:
         """The configuration nginx would load, without the generation number."""
-        files = render(table, self.hub.settings.site(), 0)
-        return files["nginx.conf"], files["routes.conf"]
+        marks = (
+            (f"(generation {generation})", "(generation)"),
+            (f'return 200 "{generation}\\n";', "return 200;"),
+        )
+        conf, routes = files["nginx.conf"], files["routes.conf"]
+        for old, new in marks:
+            conf, routes = conf.replace(old, new), routes.replace(old, new)
+        return conf, routes
 
     def _confirm(self, generation: int, timeout: float = 3.0) -> str | None:
         """Wait until nginx serves the new generation (a reload that failed keeps the old one)."""

@@ -191,7 +191,7 @@ def test_web_spec_from_the_compose_file_is_used():
 
 class FakeNginx:
     def __init__(self, networks: set[str] | None = None) -> None:
-        self.networks = set(networks or {"devstack-proxy"})
+        self.networks = set(networks or {"0--devstack-proxy"})
         self.calls: list[str] = []
         self.reject: str | None = None
         self.generation = 0
