@@ -509,9 +509,6 @@ class Engine:
         result: tuple[int, str] = self._call(f"run {argv[0]} in {container}", run)
         return result
 
-    def signal(self, container: str, signal: str) -> None:
-        self._call(f"send {signal} to {container}", lambda: self.api.kill(container, signal=signal))
-
     def build_image(
         self,
         context_dir: str,
@@ -627,7 +624,13 @@ class Engine:
         return result
 
     def run_to_completion(
-        self, image: str, command: Sequence[str], read_only_paths: Sequence[str] = (), timeout: float = 30.0
+        self,
+        image: str,
+        command: Sequence[str],
+        read_only_paths: Sequence[str] = (),
+        timeout: float = 30.0,
+        entrypoint: Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[int, str]:
         """Run a throwaway container without network; (exit code, stdout). Always removed.
 
@@ -640,7 +643,12 @@ class Engine:
             mounts = [Mount(p, p, type="bind", read_only=True) for p in read_only_paths]
             host_config = self.api.create_host_config(mounts=mounts or None, network_mode="none")
             created = self.api.create_container(
-                image, command=list(command), host_config=host_config, use_config_proxy=False
+                image,
+                command=list(command),
+                entrypoint=list(entrypoint) if entrypoint is not None else None,
+                labels=dict(labels or {}),
+                host_config=host_config,
+                use_config_proxy=False,
             )
             ident = str(created["Id"])
             try:

@@ -605,6 +605,21 @@ def start(options: StartOptions, progress: Progress = _quiet, engine: Any = None
             hint=f"`docker logs {settings.nginx_container}` says why",
         ),
     )
+
+    def routed() -> bool:
+        state = _read_state(engine, settings.watcher_container) or {}
+        local = [e for e in state.get("engines") or [] if e.get("kind") == "local"]
+        served = state.get("served_generation")
+        return bool(
+            local and local[0].get("state") == "connected" and served and served == state.get("generation")
+        )
+
+    try:  # return once nginx serves the routes of what runs now
+        _wait("routes", routed, START_TIMEOUT, lambda: ProxyError("no routes yet"))
+    except ProxyError:
+        warnings.append(
+            f"the watcher has not confirmed its routes yet (`docker logs {settings.watcher_container}`)"
+        )
     _prune_images(engine, images)
     return StartResult(status(settings.name, engine), False, warnings)
 

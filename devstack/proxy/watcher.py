@@ -6,9 +6,10 @@
 - An engine that stops answering keeps its routes for a grace period, then loses them; it is
   retried with exponential backoff. A stream that hangs is noticed by a ping every few seconds.
 - The applier computes the route table, joins the networks it needs, renders a new generation of
-  the nginx configuration, tests it with `nginx -t` inside the nginx container, switches the
-  `live` link to it and sends nginx SIGHUP (a graceful reload: in-flight requests finish). A
-  generation that fails the test is never activated; the previous one keeps serving.
+  the nginx configuration, tests it with `nginx -t` (the same Debian nginx as the proxy's) and
+  switches the `live` link to it; nginx's entrypoint sees the switch and reloads nginx with SIGHUP
+  (graceful: requests in flight finish); the applier then asks nginx which generation it serves.
+  A generation that fails the test is never activated; the previous one keeps serving.
 
 Run in its own container (`devstack proxy start` does that): `python3 -m devstack.proxy.watcher`,
 settings as JSON in DEVSTACK_PROXY_SETTINGS, the API token in DEVSTACK_PROXY_TOKEN.
@@ -172,7 +173,6 @@ class NginxLike(Protocol):
     def connect(self, network: str) -> None: ...
     def disconnect(self, network: str) -> None: ...
     def test(self, conf: str) -> tuple[bool, str]: ...
-    def reload(self) -> None: ...
 
 
 class DockerNginx:
@@ -208,9 +208,6 @@ class DockerNginx:
             return done.returncode == 0, (done.stdout + done.stderr).strip()
         code, output = self.engine.exec(self.container, ["nginx", "-t", "-q", "-c", conf])
         return code == 0, output.strip()
-
-    def reload(self) -> None:
-        self.engine.signal(self.container, "SIGHUP")
 
     def served_generation(self, timeout: float = 1.0) -> int | None:
         """The generation nginx has loaded, asked over the proxy's network (None: no answer)."""
@@ -753,7 +750,8 @@ class Applier:
         self.generation = generation
         errors = [f"cannot join network {n}: {m}" for n, m in failed.items()]
         if running:
-            self.nginx.reload()
+            # nginx's entrypoint sees the link switch and reloads (SIGHUP, graceful); a signal
+            # sent through the engine's API would mark the container as stopped by hand.
             self.last_reload = time.time()
             problem = self._confirm(generation)
             if problem:
@@ -896,7 +894,11 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.meta_image:
             return None
         code, out = engines.Engine(settings.local_url).run_to_completion(
-            settings.meta_image, ["python3", "-m", "devstack.proxy.meta", *paths], read_only_paths=paths
+            settings.meta_image,
+            paths,
+            read_only_paths=paths,
+            entrypoint=["python3", "-m", "devstack.proxy.meta"],
+            labels={ROLE_LABEL: "reader", INSTANCE_LABEL: settings.name},
         )
         return meta.spec_from_json(out) if code == 0 else None
 
@@ -909,6 +911,14 @@ def main(argv: list[str] | None = None) -> int:
         fetch = helper_fetch if ref.url.startswith("unix://") else None
         hub.add_engine(ref, kind, SpecCache(fetch))
         followers.append(Follower(hub, ref, connect, _log, stop, on_nginx_start=hub.nginx_started))
+    # Throwaway readers of compose files left behind by an engine that stopped while they ran.
+    try:
+        for found in local.containers(
+            filters={"label": [f"{ROLE_LABEL}=reader", f"{INSTANCE_LABEL}={settings.name}"]}, all=True
+        ):
+            local.remove_container(str(found["Id"]), timeout=1)
+    except DevstackError as exc:
+        _log(f"cannot remove old readers: {exc.message}")
     applier = Applier(hub, DockerNginx(local, settings.nginx_container), conf, _log)
     if conf.current() == 0:
         # A new proxy: an empty first generation, at once (nginx waits for it to start). A

@@ -60,10 +60,12 @@ def devstack(
     )
 
 
-def get(port: int, host: str, path: str = "/", timeout: float = 3.0) -> tuple[int, str]:
-    """One request to the proxy on 127.0.0.1 with a Host header; (0, error) when nothing answers."""
+def get(
+    port: int, host: str, path: str = "/", timeout: float = 3.0, at: str = "127.0.0.1"
+) -> tuple[int, str]:
+    """One request to the proxy (on 127.0.0.1) with a Host header; (0, error) when nothing answers."""
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn = http.client.HTTPConnection(at, port, timeout=timeout)
         conn.request("GET", path, headers={"Host": host})
         answer = conn.getresponse()
         body = answer.read().decode("utf-8", "replace")
@@ -81,9 +83,9 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def answers(port: int, host: str, text: str) -> Callable[[], bool]:
+def answers(port: int, host: str, text: str, at: str = "127.0.0.1") -> Callable[[], bool]:
     def check() -> bool:
-        status, body = get(port, host)
+        status, body = get(port, host, at=at)
         return status == 200 and text in body
 
     return check
@@ -140,6 +142,7 @@ class Router:
     tmp: Path
     projects: list[Project] = field(default_factory=list)
     proxies: list[str] = field(default_factory=list)
+    proxy_env: dict[str, dict[str, str]] = field(default_factory=dict)  # a proxy on another engine
 
     def project(
         self, suffix: str, services: dict[str, str], top: str = "", docker_host: str | None = None
@@ -170,7 +173,10 @@ class Router:
     def cleanup(self) -> list[str]:
         problems = []
         for name in self.proxies:
-            done = devstack("proxy", "stop", "--name", name, timeout=120)
+            env = self.proxy_env.get(name)
+            done = devstack("proxy", "stop", "--name", name, timeout=120, env=env)
+            if env:
+                continue  # on the second engine, which goes with its fixture
             if done.returncode != 0:
                 problems.append(f"proxy stop {name}: {done.stderr}")
             leftovers = run_cmd(
@@ -208,7 +214,12 @@ def state(name: str) -> dict:
 
 
 def test_two_projects_route_by_host_stop_and_start(router: Router) -> None:
-    a = router.project("a", {"web": web_service("hello-from-a"), "admin": web_service("admin-of-a", 8080)})
+    # x-devstack.web names admin; without it, web (port 80) would be the entry point
+    a = router.project(
+        "a",
+        {"web": web_service("web-of-a"), "admin": web_service("hello-from-a", 8080)},
+        top="x-devstack:\n  web: admin\n",
+    )
     b = router.project(
         "b",
         {
@@ -232,7 +243,7 @@ def test_two_projects_route_by_host_stop_and_start(router: Router) -> None:
 
     wait_for(answers(port, f"{a.name}.localhost", "hello-from-a"), 30, "project a through the proxy")
     wait_for(answers(port, f"{b.name}.localhost", "hello-from-b"), 30, "project b through the proxy")
-    assert get(port, f"admin.{a.name}.localhost") == (200, "admin-of-a\n")
+    assert get(port, f"web.{a.name}.localhost") == (200, "web-of-a\n")
     # with the port, as browsers send it
     assert get(port, f"app.{b.name}.localhost:{port}") == (200, "hello-from-b\n")
 
@@ -244,7 +255,7 @@ def test_two_projects_route_by_host_stop_and_start(router: Router) -> None:
     routes = devstack("proxy", "routes", "--name", name)
     assert routes.returncode == 0
     assert f"http://{a.name}.localhost:{port}/" in routes.stdout
-    assert f"http://admin.{a.name}.localhost:{port}/" in routes.stdout
+    assert f"http://web.{a.name}.localhost:{port}/" in routes.stdout
 
     # stop one: its route goes, the other keeps answering
     b.compose("stop", "-t", "1")
@@ -717,3 +728,56 @@ def test_push_mode_agent_with_token(router: Router, second_engine: SecondEngine)
         env={k: v for k, v in os.environ.items() if k != "DEVSTACK_PROXY_TOKEN"},
     )
     assert refused.returncode == 2 and "without a token" in refused.stderr
+
+
+def test_proxy_comes_back_with_its_engine(router: Router, second_engine: SecondEngine) -> None:
+    """The proxy runs on the second engine; that engine restarts (a reboot): routes come back."""
+    if second_engine.process is None or second_engine.process.poll() is not None:
+        second_engine.start()
+    from devstack import engine as engines
+    from devstack.proxy.control import ensure_images
+
+    # The second engine reaches no registry and no Debian mirror: it gets the proxy's images.
+    tags = ensure_images(engines.Engine())
+    save = subprocess.Popen(["docker", "save", *tags.values()], stdout=subprocess.PIPE)
+    loaded = subprocess.run(
+        ["docker", "-H", second_engine.unix_url, "load"], stdin=save.stdout, capture_output=True, timeout=300
+    )
+    if save.stdout is not None:
+        save.stdout.close()
+    assert save.wait(timeout=60) == 0 and loaded.returncode == 0, loaded.stderr
+
+    env = {"DOCKER_HOST": second_engine.unix_url}
+    there = router.project(
+        "there",
+        {"web": web_service("there-answers", 80, "restart: unless-stopped\n")},
+        docker_host=second_engine.unix_url,
+    )
+    there.compose("up", "-d")
+    name, port = f"{router.prefix}-proxy", free_port()
+    in_netns = ["nsenter", f"--net=/var/run/netns/{second_engine.netns}"]
+    started = subprocess.run(
+        [*in_netns, *DEVSTACK, "proxy", "start", "--name", name, "--port", str(port), "--listen", "0.0.0.0"]
+        + ["--projects", f"{router.prefix}-*"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **env},
+    )
+    router.proxies.append(name)
+    router.proxy_env[name] = env
+    assert started.returncode == 0, started.stdout + started.stderr
+    host = f"{there.name}.localhost"
+    wait_for(
+        answers(port, host, "there-answers", at=second_engine.address), 30, "the route on the second engine"
+    )
+
+    second_engine.stop()  # the engine goes down with everything on it ...
+    assert get(port, host, at=second_engine.address, timeout=1)[0] == 0
+    second_engine.start()  # ... and comes back: so do the proxy and the project (restart policies)
+    wait_for(
+        answers(port, host, "there-answers", at=second_engine.address), 90, "the route after the restart"
+    )
+    policy = second_engine.docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", name).stdout.strip()
+    assert policy == "unless-stopped"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,6 +191,8 @@ def test_web_spec_from_the_compose_file_is_used():
 
 
 class FakeNginx:
+    """Reloads itself when `live` switches (as the entrypoint does), unless `answer` is False."""
+
     def __init__(self, networks: set[str] | None = None) -> None:
         self.networks = set(networks or {"0--devstack-proxy"})
         self.calls: list[str] = []
@@ -217,16 +220,17 @@ class FakeNginx:
         if self.reject and self.reject in Path(conf).with_name("routes.conf").read_text():
             return False, "nginx: [emerg] invalid"
         assert "include routes.conf;" in text
-        self.last_tested = int(Path(conf).parent.name)
+        self.conf_dir = Path(conf).parent.parent.parent
         return True, ""
 
-    def reload(self) -> None:
-        self.calls.append("reload")
-        if self.answer:
-            self.generation = self.last_tested
-
     def served_generation(self, timeout: float = 1.0) -> int | None:
-        return self.generation if self.answer else None
+        if not self.answer:
+            return None
+        served = int(Path(os.readlink(self.conf_dir / "live")).name)
+        if served != self.generation:
+            self.calls.append("reload")
+            self.generation = served
+        return self.generation
 
 
 def applier(tmp_path: Path, nginx: FakeNginx, hub: Hub) -> Applier:
