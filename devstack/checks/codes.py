@@ -22,6 +22,7 @@ class Code(NamedTuple):
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
+# fmt: off
 CODES: tuple[Code, ...] = (
     # DS1xx: the compose files themselves
     Code("DS100", _E, "Compose rejects the project",
@@ -51,6 +52,15 @@ CODES: tuple[Code, ...] = (
          "service web: `links` is a legacy option",
          "Remove it: services on one network reach each other by service name; use `depends_on` "
          "for start order."),
+    Code("DS108", _I, "Checks of the merged project were skipped",
+         "Docker Compose is not installed: the checks that need the merged project (references, "
+         "ports, paths, health) were skipped",
+         "Install the Compose v2 plugin (or fix what Compose rejects), then check again; the "
+         "checks of each file as written (YAML, schema, variables) ran."),
+    Code("DS109", _I, "A Compose bug was worked around",
+         "Compose 2.26.1 cannot print this project as JSON (a bug in Compose, not in the "
+         "project); its YAML output was read instead",
+         "Nothing to do; a newer Compose fixes it."),
     # DS2xx: references between services, networks, volumes
     Code("DS201", _E, "`depends_on` names an undefined service",
          "service web depends on `db`, which is not defined",
@@ -191,7 +201,19 @@ CODES: tuple[Code, ...] = (
     Code("DS705", _W, "Low disk space",
          "only 1.2 GiB free on /var/lib/docker",
          "Free some space: `docker system prune` removes unused images and containers."),
+    # DS71x: what the engine can do (`devstack doctor`, and `check` when a project needs it)
+    Code("DS710", _W, "Engine older than 25: healthcheck `start_interval` is ignored",
+         "Docker Engine 24.0.7 ignores healthcheck `start_interval` (Engine 25+): a starting "
+         "service's first health check waits a whole `interval`",
+         "Upgrade Docker Engine to 25 or newer; until then `up` waits about one `interval` "
+         "longer for each service with a healthcheck."),
+    Code("DS711", _W, "A healthcheck uses `start_interval`, which this engine ignores",
+         "service db: healthcheck `start_interval` needs Docker Engine 25+ (this one is 24.0.7): "
+         "the first check waits the whole interval (30s)",
+         "Upgrade Docker Engine to 25 or newer, or shorten `interval` while on the old engine."),
 )
+
+# fmt: on
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in CODES}
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devstack import syntax
 from devstack.checks import Finding
 from devstack.checks.codes import finding
-from devstack.model import resolve_path
-
-if TYPE_CHECKING:
-    from devstack.checks.static import Context
+from devstack.checks.context import Context
 
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}")
 _DIRECTORY_SUFFIXES = {".d", ".git"}
@@ -34,7 +31,8 @@ def check(ctx: Context) -> list[Finding]:
 
 
 def _path(ctx: Context, raw: str) -> Path:
-    return Path(resolve_path(raw, ctx.project.root, ctx.env))
+    """A path of the model (Compose makes them absolute; v1 keeps some relative)."""
+    return syntax.host_path(raw, ctx.project.root, ctx.env.get("HOME"))
 
 
 def _build(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
@@ -86,14 +84,14 @@ def _build(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
 
 def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
     findings = []
-    for index, mount in syntax.mounts(service):
+    for _index, mount in syntax.mounts(service):
         if mount.type != "bind" or not mount.source:
             continue
         source = _path(ctx, mount.source)
         if source.exists():
             continue
         shown = _shown(ctx, source)
-        where = ctx.where(name, "volumes", index)
+        where = ctx.where_entry(name, "volumes", _mounts_at(mount.target))
         if not mount.create_host_path:
             findings.append(
                 finding(
@@ -104,7 +102,7 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
                     where,
                 )
             )
-        elif _looks_like_file(source, mount.target):
+        elif looks_like_file(source, mount.target):
             findings.append(
                 finding(
                     "DS505",
@@ -128,7 +126,15 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def _looks_like_file(source: Path, target: str) -> bool:
+def _mounts_at(target: str) -> Any:
+    def matches(entry: Any) -> bool:
+        mount = syntax.parse_mount(entry)
+        return mount is not None and mount.target == target
+
+    return matches
+
+
+def looks_like_file(source: Path, target: str) -> bool:
     for name in (source.name, PurePosixPath(target).name):
         suffix = PurePosixPath(name).suffix
         if _FILE_SUFFIX.fullmatch(suffix) and suffix not in _DIRECTORY_SUFFIXES:
@@ -145,7 +151,7 @@ def _secret_files(ctx: Context) -> list[Finding]:
             entries = service.get(kind)
             for entry in entries if isinstance(entries, list) else []:
                 used.add(entry.get("source") if isinstance(entry, dict) else entry)
-        declared = ctx.model.get(kind)
+        declared = (ctx.model or {}).get(kind)
         if not isinstance(declared, dict):
             continue
         for name, spec in declared.items():
