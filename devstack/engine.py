@@ -352,6 +352,29 @@ def version() -> str | None:
         return None
 
 
+def exists(kind: str, name: str) -> bool | None:
+    """Whether a network or volume ("network" / "volume") of that name exists; None when unknown."""
+    from urllib.parse import quote
+
+    try:
+        status, _ = _local_get(f"/{kind}s/{quote(name, safe='')}", timeout=3.0)
+        return True if status == 200 else False if status == 404 else None
+    except _NotLocal:
+        pass
+    except (OSError, ValueError):
+        return None
+    try:
+        collection = client().networks if kind == "network" else client().volumes
+        collection.get(name)
+        return True
+    except EngineUnavailable:
+        return None
+    except _sdk_errors() as exc:
+        from docker.errors import NotFound
+
+        return False if isinstance(exc, NotFound) else None
+
+
 def server_version() -> str:
     try:
         return str(client().version().get("Version", "?"))

@@ -14,7 +14,7 @@ from typing import Any
 
 from devstack import envfile, syntax
 from devstack.checks import Finding, Severity, has_errors
-from devstack.checks.context import Sources
+from devstack.checks.context import EngineView, Sources
 from devstack.compose import ComposeModel, ComposeRunner
 from devstack.engine import ContainerInfo
 from devstack.errors import (
@@ -108,12 +108,12 @@ def check(
     project: Project,
     runner: ComposeRunner | None = None,
     model_job: _Background | None = None,
-    engine_version: Callable[[], str | None] | None = None,
+    engine_view: EngineView | None = None,
 ) -> CheckResult:
     """Static findings: the files as written, and Compose's merged model when Compose answers.
 
-    `model_job` is a `runner.model` the caller started already. `engine_version` (for tests)
-    replaces asking the engine for its version.
+    `model_job` is a `runner.model` the caller started already. `engine_view` (for tests)
+    replaces the engine the checks ask (its version, whether external networks exist).
     """
     no_compose = "Docker Compose is not installed"
     try:
@@ -138,9 +138,7 @@ def check(
         else:
             model_job.join()
             compose = model_job.value
-    findings = static.run(
-        project, sources, compose, engine_version=engine_version or engine.version, no_compose=no_compose
-    )
+    findings = static.run(project, sources, compose, engine=engine_view or engine, no_compose=no_compose)
     return CheckResult(findings, sources, compose)
 
 

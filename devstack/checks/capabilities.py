@@ -35,7 +35,7 @@ def check(ctx: Context) -> list[Finding]:
     }
     if not users:
         return []
-    version = ctx.engine_version()  # asked only when a service uses start_interval
+    version = ctx.engine.version()  # asked only when a service uses start_interval
     if not ignores_start_interval(version):
         return []
     return [

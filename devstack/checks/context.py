@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from devstack import composefile, syntax
 from devstack.checks import Finding
@@ -138,8 +138,26 @@ def dotted(key: tuple[Any, ...]) -> str:
     return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in key).replace(".[", "[")
 
 
-def _no_engine() -> str | None:
-    return None
+class EngineView(Protocol):
+    """What checks may ask the engine (the module devstack.engine is one; tests pass fakes)."""
+
+    def version(self) -> str | None:
+        """The engine's version, or None when it cannot be asked."""
+        ...
+
+    def exists(self, kind: str, name: str) -> bool | None:
+        """Whether a network or volume ("network", "volume") exists; None when unknown."""
+        ...
+
+
+class NoEngine:
+    """An engine that cannot be asked."""
+
+    def version(self) -> str | None:
+        return None
+
+    def exists(self, kind: str, name: str) -> bool | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -153,8 +171,8 @@ class Context:
     # then only the checks that need no merged model run.
     model: Mapping[str, Any] | None
     active_profiles: frozenset[str] = frozenset()
-    # The engine's version ("26.1.5"), asked only by checks that need it; None when unknown.
-    engine_version: Callable[[], str | None] = field(default=_no_engine, repr=False)
+    # The engine, asked only by checks that need it (its version, external networks).
+    engine: EngineView = field(default_factory=NoEngine, repr=False)
     compose_warnings: str = ""  # what Compose printed on stderr while computing the model
 
     @cached_property

@@ -220,3 +220,45 @@ def _locate(text: str, message: str, ctx: Context) -> str | None:
 
 def _defined_services(ctx: Context) -> set[str]:
     return {name for source in ctx.sources.files for name in source.services()}
+
+
+# -- image names (on Compose's model: variables substituted) -------------------------------------
+
+_DOMAIN = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+)
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(
+    rf"(?:(?:{_DOMAIN}|\[[0-9a-fA-F:]+\](?::[0-9]+)?)/)?{_PATH}(?:/{_PATH})*(?::{_TAG})?(?:@{_DIGEST})?"
+)
+
+
+def check_images(ctx: Context) -> list[Finding]:
+    """DS110: an image name Docker refuses (it fails at `up`, or is pulled from a wrong "host")."""
+    findings = []
+    for name, service in ctx.services.items():
+        image = service.get("image")
+        if not isinstance(image, str) or not image:
+            continue
+        first, slash, _rest = image.partition("/")
+        # Docker takes a first part with capitals for a registry host, even without a dot.
+        host_by_capitals = bool(slash) and first != first.lower() and not any(c in first for c in ".:")
+        if _REFERENCE.fullmatch(image) and not host_by_capitals:
+            continue
+        if host_by_capitals:
+            reason = f"Docker reads `{first}` as a registry host because of its capitals"
+        elif image.split("@")[0].rsplit(":", 1)[0] != image.split("@")[0].rsplit(":", 1)[0].lower():
+            reason = "repository names are lowercase (a tag may have capitals)"
+        else:
+            reason = "it is not [REGISTRY/]NAME[:TAG][@DIGEST]"
+        findings.append(
+            finding(
+                "DS110",
+                f"service {name}: image `{image}` is not a valid image name: {reason}",
+                f"write the repository part in lowercase letters, digits and . _ - /, e.g. `{image.lower()}`",
+                ctx.where(name, "image"),
+            )
+        )
+    return findings

@@ -25,7 +25,94 @@ def check(ctx: Context) -> list[Finding]:
     findings += _cycles(ctx)
     findings += _health(ctx)
     findings += _profiles(ctx)
+    findings += _container_names(ctx)
+    findings += _external(ctx)
+    findings += _exec_form_healthchecks(ctx)
     return findings
+
+
+def _container_names(ctx: Context) -> list[Finding]:
+    """DS216: Compose accepts two services with one container_name; the second fails at `up`."""
+    users: dict[str, list[str]] = {}
+    for name, service in ctx.services.items():
+        container = service.get("container_name")
+        if isinstance(container, str) and container:
+            users.setdefault(container, []).append(name)
+    return [
+        finding(
+            "DS216",
+            f"services {', '.join(names[:-1])} and {names[-1]} all set container_name `{container}`"
+            if len(names) > 2
+            else f"services {names[0]} and {names[1]} both set container_name `{container}`",
+            "give each service its own container_name, or remove it (Compose names containers itself)",
+            ctx.where(names[1], "container_name"),
+        )
+        for container, names in users.items()
+        if len(names) > 1
+    ]
+
+
+def _external(ctx: Context) -> list[Finding]:
+    """DS217: an external network or volume that a started service uses must exist already."""
+    used: dict[str, set[str]] = {"network": set(), "volume": set()}
+    for service in ctx.services.values():
+        mode = service.get("network_mode")
+        if not (isinstance(mode, str) and mode):
+            used["network"].update(syntax.names_of(service.get("networks")) or ["default"])
+        used["volume"].update(m.source for _, m in syntax.mounts(service) if m.type == "volume" and m.source)
+    findings = []
+    for kind in ("network", "volume"):
+        declared = (ctx.model or {}).get(f"{kind}s")
+        for key, spec in (declared if isinstance(declared, dict) else {}).items():
+            if (
+                key not in used[kind]
+                or not isinstance(spec, dict)
+                or spec.get("external") not in (True, "true")
+            ):
+                continue
+            name = str(spec.get("name") or key)
+            if ctx.engine.exists(kind, name) is False:
+                findings.append(
+                    finding(
+                        "DS217",
+                        f"{kind} `{key}` is declared external, but the engine has no {kind} `{name}`",
+                        f"create it first (`docker {kind} create {name}`), or start the project that "
+                        "creates it",
+                        ctx.where(None, f"{kind}s", key),
+                    )
+                )
+    return findings
+
+
+def _exec_form_healthchecks(ctx: Context) -> list[Finding]:
+    """DS218: ["CMD", "curl -f http://x"] runs a program named "curl -f http://x": never healthy."""
+    findings = []
+    for name, service in ctx.services.items():
+        check = service.get("healthcheck")
+        test = check.get("test") if isinstance(check, dict) else None
+        if not (isinstance(test, list) and len(test) == 2 and test[0] == "CMD" and isinstance(test[1], str)):
+            continue
+        program = test[1].strip()
+        if " " not in program:
+            continue
+        words = program.split()
+        findings.append(
+            finding(
+                "DS218",
+                f"service {name}: the healthcheck runs a program named `{program}` (the exec form "
+                "does not split words): it never succeeds",
+                f"split it: {json_list(['CMD', *words])}, or let a shell run it: "
+                f"{json_list(['CMD-SHELL', program])}",
+                ctx.where(name, "healthcheck", "test"),
+            )
+        )
+    return findings
+
+
+def json_list(items: list[str]) -> str:
+    import json
+
+    return json.dumps(items)
 
 
 def _references(ctx: Context) -> list[Finding]:

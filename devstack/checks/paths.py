@@ -12,13 +12,14 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from devstack import syntax
+from devstack import composefile, syntax
 from devstack.checks import Finding
 from devstack.checks.codes import finding
 from devstack.checks.context import Context
 
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}")
 _DIRECTORY_SUFFIXES = {".d", ".git"}
+_WINDOWS_TARGET = re.compile(r"^[A-Za-z]:[\\/]")  # Windows containers
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -26,8 +27,49 @@ def check(ctx: Context) -> list[Finding]:
     for name, service in ctx.services.items():
         findings += _build(ctx, name, service)
         findings += _mounts(ctx, name, service)
+        findings += _targets(ctx, name, service)
     findings += _secret_files(ctx)
     return findings
+
+
+def check_files(ctx: Context) -> list[Finding]:
+    """DS507: one service of one file mounts two sources at one target (Compose keeps the last)."""
+    findings = []
+    for source in ctx.sources.files:
+        for name, service in source.services().items():
+            if not isinstance(service, dict):
+                continue
+            seen: dict[str, tuple[int, Any]] = {}
+            for index, mount in syntax.mounts(composefile.plain(service)):
+                if mount.target in seen:
+                    first = seen[mount.target][1]
+                    findings.append(
+                        finding(
+                            "DS507",
+                            f"service {name} mounts {first.source or 'a volume'} and "
+                            f"{mount.source or 'a volume'} at {mount.target}: Compose keeps only the last "
+                            f"({mount.source or 'a volume'})",
+                            "remove one of them, or mount them at different paths",
+                            source.where("services", name, "volumes", index),
+                        )
+                    )
+                seen[mount.target] = (index, mount)
+    return findings
+
+
+def _targets(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
+    """DS508: a mount target must be an absolute path in the container (Docker refuses others)."""
+    return [
+        finding(
+            "DS508",
+            f"service {name} mounts {mount.source or 'a volume'} at `{mount.target}`, which is not an "
+            "absolute path",
+            f"write the path inside the container in full, e.g. `/{mount.target.lstrip('./')}`",
+            ctx.where_entry(name, "volumes", _mounts_at(mount.target)),
+        )
+        for _index, mount in syntax.mounts(service)
+        if not mount.target.startswith("/") and not _WINDOWS_TARGET.match(mount.target)
+    ]
 
 
 def _path(ctx: Context, raw: str) -> Path:

@@ -34,8 +34,9 @@ class Published(NamedTuple):
 
 
 def check(ctx: Context) -> list[Finding]:
-    published = _collect(ctx)
-    findings = _duplicates(ctx, published)
+    findings = _host_network(ctx)
+    published = [p for p in _collect(ctx) if not _on_host_network(ctx, p.service)]
+    findings += _duplicates(ctx, published)
     findings += _exposed(ctx, published)
     findings += _in_use(ctx, published)
     return findings
@@ -86,6 +87,36 @@ def _collect(ctx: Context) -> list[Published]:
                 continue  # reported per file (DS403), or by Compose
             published += [Published(name, index, b) for b in bindings]
     return published
+
+
+def _on_host_network(ctx: Context, service: str) -> bool:
+    return ctx.services.get(service, {}).get("network_mode") == "host"
+
+
+def _host_network(ctx: Context) -> list[Finding]:
+    """DS406: with network_mode: host, Docker discards `ports:` (the service uses the host's)."""
+    findings = []
+    for name, service in ctx.services.items():
+        entries = service.get("ports")
+        if service.get("network_mode") != "host" or not isinstance(entries, list) or not entries:
+            continue
+        shown = ", ".join(_port_text(e) for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+        findings.append(
+            finding(
+                "DS406",
+                f"service {name} publishes {shown}, but uses network_mode: host: Docker ignores `ports:`",
+                "remove `ports:` (the service listens on the host's own ports), or drop `network_mode: host`",
+                ctx.where(name, "ports"),
+            )
+        )
+    return findings
+
+
+def _port_text(entry: Any) -> str:
+    if isinstance(entry, dict):
+        published = entry.get("published")
+        return f"{published}:{entry.get('target')}" if published else str(entry.get("target"))
+    return str(entry)
 
 
 def _where(ctx: Context, service: str, index: int) -> str | None:

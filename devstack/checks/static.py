@@ -16,7 +16,7 @@ from devstack import syntax
 from devstack.checks import Finding, Severity, capabilities, files, links, paths, ports
 from devstack.checks import env as env_checks
 from devstack.checks.codes import finding
-from devstack.checks.context import Context, Sources
+from devstack.checks.context import Context, EngineView, NoEngine, Sources
 
 if TYPE_CHECKING:
     from devstack.compose import ComposeModel
@@ -24,9 +24,21 @@ if TYPE_CHECKING:
 
 Check = Callable[[Context], list[Finding]]
 # Checks of each file as written: they run with or without Compose.
-PER_FILE: tuple[Check, ...] = (files.check, env_checks.check_files, links.check_extends, ports.check_files)
+PER_FILE: tuple[Check, ...] = (
+    files.check,
+    env_checks.check_files,
+    links.check_extends,
+    ports.check_files,
+    paths.check_files,
+)
 # Checks of the merged project: they need Compose's model.
-MERGED: tuple[Check, ...] = (links.check, ports.check, paths.check, capabilities.check)
+MERGED: tuple[Check, ...] = (
+    files.check_images,
+    links.check,
+    ports.check,
+    paths.check,
+    capabilities.check,
+)
 
 
 def run(
@@ -34,7 +46,7 @@ def run(
     sources: Sources,
     compose: ComposeModel | None,
     *,
-    engine_version: Callable[[], str | None] | None = None,
+    engine: EngineView | None = None,
     no_compose: str = "Docker Compose is not installed",
 ) -> list[Finding]:
     """Every static finding for the project, errors first.
@@ -51,7 +63,7 @@ def run(
         env,
         model,
         frozenset(syntax.active_profiles(env)),
-        engine_version or _unknown_engine,
+        engine or NoEngine(),
         compose.warnings if compose is not None else "",
     )
     findings = list(sources.findings)
@@ -89,10 +101,6 @@ def _skipped(compose: ComposeModel | None, no_compose: str) -> Finding:
             "fix the errors above, then run `devstack check` again",
         )
     return finding("DS108", f"{compose.unavailable or 'Compose gave no answer'}: {what}", None)
-
-
-def _unknown_engine() -> str | None:
-    return None
 
 
 def _has_error(findings: list[Finding]) -> bool:

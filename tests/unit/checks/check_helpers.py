@@ -34,6 +34,22 @@ def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
             path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
+class FakeEngine:
+    """The engine as checks see it (checks.context.EngineView), with answers a test chooses."""
+
+    def __init__(self, version: str | None = None, missing: set[tuple[str, str]] = frozenset()) -> None:
+        self._version = version
+        self.missing = set(missing)
+        self.asked: list[tuple[str, str]] = []
+
+    def version(self) -> str | None:
+        return self._version
+
+    def exists(self, kind: str, name: str) -> bool | None:
+        self.asked.append((kind, name))
+        return (kind, name) not in self.missing
+
+
 def codes(found: list[Finding]) -> list[str]:
     return [f.code for f in found]
 

@@ -15,7 +15,7 @@ from check_helpers import clean_env, write_tree
 
 from devstack import lifecycle
 from devstack.checks import Finding, static
-from devstack.checks.context import load_sources
+from devstack.checks.context import EngineView, NoEngine, load_sources
 from devstack.compose import ComposeBinary, ComposeRunner
 from devstack.project import Project
 
@@ -37,11 +37,14 @@ def make_project(tmp_path: Path) -> Callable[..., Project]:
 
 @pytest.fixture
 def check_project(compose_v2: ComposeBinary) -> Callable[..., list[Finding]]:
-    """check_project(project, engine_version=None) -> `devstack check`'s findings (Compose v2)."""
+    """check_project(project, engine=None) -> `devstack check`'s findings (Compose v2).
 
-    def run(project: Project, engine_version: Callable[[], str | None] | None = None) -> list[Finding]:
+    `engine` (a FakeEngine) answers the checks' questions to the engine; by default none is asked.
+    """
+
+    def run(project: Project, engine: EngineView | None = None) -> list[Finding]:
         runner = ComposeRunner(project, compose_v2)
-        return lifecycle.check(project, runner, engine_version=engine_version or (lambda: None)).findings
+        return lifecycle.check(project, runner, engine_view=engine or NoEngine()).findings
 
     return run
 
@@ -53,11 +56,9 @@ def findings(
     """findings(files, env=...) -> what `devstack check` finds, Compose v2 included."""
 
     def run(
-        files: Mapping[str, str],
-        env: Mapping[str, str] | None = None,
-        engine_version: Callable[[], str | None] | None = None,
+        files: Mapping[str, str], env: Mapping[str, str] | None = None, engine: EngineView | None = None
     ) -> list[Finding]:
-        return check_project(make_project(files, env), engine_version)
+        return check_project(make_project(files, env), engine)
 
     return run
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from check_helpers import codes
+from check_helpers import FakeEngine, codes
 
 from devstack.checks.capabilities import engine_major
 
@@ -24,7 +24,7 @@ services:
 
 
 def test_old_engine_is_warned_about_with_the_cost(findings):
-    found = findings(PROJECT, engine_version=lambda: "24.0.7")
+    found = findings(PROJECT, engine=FakeEngine("24.0.7"))
     (old,) = [f for f in found if f.code == "DS711"]
     assert "24.0.7" in old.message and "(30s)" in old.message and "service db" in old.message
     assert old.location == "compose.yaml:7"
@@ -32,14 +32,15 @@ def test_old_engine_is_warned_about_with_the_cost(findings):
 
 @pytest.mark.parametrize("version", ["25.0.3", "26.1.5+dfsg1", None])
 def test_new_or_unknown_engine_is_fine(findings, version):
-    assert "DS711" not in codes(findings(PROJECT, engine_version=lambda: version))
+    assert "DS711" not in codes(findings(PROJECT, engine=FakeEngine(version)))
 
 
 def test_engine_is_asked_only_when_a_service_uses_start_interval(findings):
-    def never() -> str:
-        raise AssertionError("the engine was asked")
+    class Never(FakeEngine):
+        def version(self) -> str | None:
+            raise AssertionError("the engine was asked")
 
-    findings({"compose.yaml": "services:\n  web:\n    image: busybox\n"}, engine_version=never)
+    findings({"compose.yaml": "services:\n  web:\n    image: busybox\n"}, engine=Never())
 
 
 def test_engine_major():

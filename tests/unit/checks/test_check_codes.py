@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pytest
-from check_helpers import codes
+from check_helpers import FakeEngine, codes
 
 from devstack.checks import Severity
 from devstack.checks import codes as catalogue
@@ -21,6 +21,7 @@ class Case(NamedTuple):
     bad: dict[str, str]
     good: dict[str, str]
     env: dict[str, str] = {}
+    engine: FakeEngine | None = None  # what the engine answers (by default it is not asked)
 
 
 def svc(body: str, extra: str = "") -> dict[str, str]:
@@ -58,6 +59,8 @@ CASES = [
         {"compose.yaml": "services:\n  web:\n    image: a\n    links: [db]\n  db:\n    image: b\n"},
         {"compose.yaml": "services:\n  web:\n    image: a\n    depends_on: [db]\n  db:\n    image: b\n"},
     ),
+    Case("DS110", svc("image: MyApp:1.0"), svc("image: registry.example:5000/team/my-app:V1.0")),
+    Case("DS110", svc("image: Devstack-test/busybox"), svc("image: localhost/devstack-test/busybox")),
     Case(
         "DS109",
         {**svc("build: {context: ./app, ssh: ['key=./id_rsa']}"), **DOCKERFILE},
@@ -187,6 +190,28 @@ CASES = [
         },
     ),
     Case(
+        "DS216",
+        {
+            "compose.yaml": "services:\n  web: {image: a, container_name: app}\n"
+            "  admin: {image: b, container_name: app}\n"
+        },
+        {
+            "compose.yaml": "services:\n  web: {image: a, container_name: app}\n"
+            "  admin: {image: b, container_name: adm}\n"
+        },
+    ),
+    Case(
+        "DS217",
+        svc("image: a\nnetworks: [proxy]", "networks:\n  proxy:\n    external: true\n"),
+        svc("image: a\nnetworks: [proxy]", "networks:\n  proxy:\n    external: true\n"),
+        engine=FakeEngine(missing={("network", "proxy")}),
+    ),
+    Case(
+        "DS218",
+        svc("image: a\nhealthcheck:\n  test: [CMD, 'curl -f http://localhost/']"),
+        svc("image: a\nhealthcheck:\n  test: [CMD-SHELL, 'curl -f http://localhost/']"),
+    ),
+    Case(
         "DS301",
         svc("image: a\nenvironment:\n  TOKEN: ${TOKEN}"),
         {**svc("image: a\nenvironment:\n  TOKEN: ${TOKEN}\n  OTHER: ${OTHER:-x}"), ".env": "TOKEN=abc\n"},
@@ -241,6 +266,11 @@ CASES = [
         svc("image: a\nports: ['192.0.2.10:28041:80']"),
         svc("image: a\nports: ['127.0.0.1:28041:80']"),
     ),
+    Case(
+        "DS406",
+        svc("image: a\nnetwork_mode: host\nports: ['127.0.0.1:28061:80']"),
+        svc("image: a\nnetwork_mode: host"),
+    ),
     Case("DS501", svc("build: ./app"), {**svc("build: ./app"), **DOCKERFILE}),
     Case(
         "DS502",
@@ -273,10 +303,22 @@ CASES = [
         svc("image: a\nsecrets: [pw]", "secrets:\n  pw:\n    file: ./pw.txt\n"),
         {**svc("image: a\nsecrets: [pw]", "secrets:\n  pw:\n    file: ./pw.txt\n"), "pw.txt": "x\n"},
     ),
+    Case(
+        "DS507",
+        {**svc("image: a\nvolumes: ['./a:/data', './b:/data']"), "a/": "", "b/": ""},
+        {**svc("image: a\nvolumes: ['./a:/data', './b:/data/b']"), "a/": "", "b/": ""},
+    ),
+    Case(
+        "DS508",
+        {**svc("image: a\nvolumes: ['./a:data']"), "a/": ""},
+        {**svc("image: a\nvolumes: ['./a:/data']"), "a/": ""},
+    ),
 ]
 GOOD_ENV = {"DS212": {"COMPOSE_PROFILES": "tools"}}
+GOOD_ENGINE = {"DS217": FakeEngine()}
 # Found in each file as written: reported with or without Compose.
 PER_FILE = {
+    "DS507",
     "DS102",
     "DS103",
     "DS104",
@@ -296,9 +338,9 @@ PER_FILE = {
 }
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.code for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.code}-{i}" for i, c in enumerate(CASES)])
 def test_code_is_reported(case, findings):
-    found = findings(case.bad, env=case.env)
+    found = findings(case.bad, env=case.env, engine=case.engine)
     matching = [f for f in found if f.code == case.code]
     assert matching, f"{case.code} not reported; got {[(f.code, f.message) for f in found]}"
     assert all(f.severity == catalogue.CATALOGUE[case.code].severity for f in matching)
@@ -306,13 +348,13 @@ def test_code_is_reported(case, findings):
     assert all(f.location for f in matching if f.code != "DS109")  # DS109 is about Compose
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.code for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.code}-{i}" for i, c in enumerate(CASES)])
 def test_code_has_no_false_positive(case, findings):
-    found = findings(case.good, env=GOOD_ENV.get(case.code, case.env))
+    found = findings(case.good, env=GOOD_ENV.get(case.code, case.env), engine=GOOD_ENGINE.get(case.code))
     assert case.code not in codes(found), [f for f in found if f.code == case.code]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.code for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.code}-{i}" for i, c in enumerate(CASES)])
 def test_without_compose(case, per_file_findings):
     """Per-file codes are found without Compose; the others are skipped, and DS108 says so."""
     found = per_file_findings(case.bad, env=case.env)
