@@ -223,7 +223,7 @@ def diagnose(stderr: str) -> Diagnosis:
 
 # Compose's own bugs in printing a valid model (2.26: `build.ssh` entries with a path fail
 # with "json: error calling MarshalJSON for type types.SSHKey").
-_MARSHAL_BUG = re.compile(r"json: (error calling MarshalJSON|unsupported (type|value))", re.IGNORECASE)
+_MARSHAL_BUG = r"json: (error calling MarshalJSON|unsupported (type|value))"
 
 
 @dataclass(frozen=True)
@@ -258,17 +258,13 @@ class ComposeRunner:
         for proc in list(self._running):
             proc.kill()
 
-    def argv(self, *args: str) -> list[str]:
+    def argv(self, *args: str, name: bool = True) -> list[str]:
+        """The full command. `name=False` leaves the project name to Compose (the same rules
+        as Project.name), unless -p was given: `config` then starts without devstack reading
+        the files for a top-level `name:` first."""
         files = [arg for path in self.project.files for arg in ("-f", str(path))]
-        return [
-            *self.binary.argv,
-            "--project-directory",
-            str(self.project.root),
-            *files,
-            "-p",
-            self.project.name,
-            *args,
-        ]
+        named = ["-p", self.project.name] if name or self.project.explicit_name else []
+        return [*self.binary.argv, "--project-directory", str(self.project.root), *files, *named, *args]
 
     def _env(self) -> dict[str, str]:
         env = dict(self.project.shell_env)
@@ -277,10 +273,10 @@ class ComposeRunner:
         return env
 
     def run(
-        self, *args: str, check: bool = True, timeout: float | None = None
+        self, *args: str, check: bool = True, timeout: float | None = None, name: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run a short compose command and capture its output."""
-        argv = self.argv(*args)
+        argv = self.argv(*args, name=name)
         try:
             popen = subprocess.Popen(
                 argv,
@@ -314,7 +310,7 @@ class ComposeRunner:
         if self._cancelled:
             raise ComposeFailed(argv, proc.returncode, "cancelled by devstack")
         if check and proc.returncode != 0:
-            raise self._failure(argv, proc.returncode, proc.stderr or proc.stdout)
+            raise self._failure(args, proc.returncode, proc.stderr or proc.stdout)
         return proc
 
     def stream(self, *args: str, on_line: Callable[[str], None] | None = None) -> None:
@@ -348,7 +344,7 @@ class ComposeRunner:
                 proc.kill()
             raise
         if returncode != 0:
-            raise self._failure(argv, returncode, "\n".join(tail))
+            raise self._failure(args, returncode, "\n".join(tail))
 
     def passthrough(self, *args: str) -> int:
         """Run with the user's terminal attached (logs -f, exec); return Compose's exit code."""
@@ -358,14 +354,14 @@ class ComposeRunner:
         except FileNotFoundError as exc:
             raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
 
-    def _failure(self, argv: list[str], returncode: int, output: str) -> Exception:
+    def _failure(self, args: Sequence[str], returncode: int, output: str) -> Exception:
         tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
         diagnosis = diagnose(tail)
         if diagnosis.error is EngineUnavailable:
             return EngineUnavailable("the Docker engine is not reachable", hint=diagnosis.hint)
         if diagnosis.error is ComposeNotFound:
             return ComposeNotFound("Docker Compose is not installed", hint=diagnosis.hint)
-        shown = [*(self.binary.shown or self.binary.argv), *argv[len(self.argv()) :]]
+        shown = [*(self.binary.shown or self.binary.argv), *args]
         return ComposeFailed(shown, returncode, tail, hint=diagnosis.hint)
 
     # -- commands ------------------------------------------------------------------------
@@ -379,13 +375,13 @@ class ComposeRunner:
         if self.binary.v1:
             import yaml
 
-            proc = self.run("config", *flags, timeout=CONFIG_TIMEOUT)
+            proc = self.run("config", *flags, timeout=CONFIG_TIMEOUT, name=False)
             data = yaml.load(proc.stdout, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         else:
             yaml_format = "yaml" in flags
             if not yaml_format:
                 flags = ("--format", "json", *flags)
-            proc = self.run("--profile", "*", "config", *flags, timeout=CONFIG_TIMEOUT)
+            proc = self.run("--profile", "*", "config", *flags, timeout=CONFIG_TIMEOUT, name=False)
             if yaml_format:
                 from devstack.composefile import parse
 
@@ -410,7 +406,7 @@ class ComposeRunner:
         if self._cancelled or first.returncode == -9:
             return ComposeModel(None, unavailable=first.message)
         workaround = None
-        if not self.binary.v1 and _MARSHAL_BUG.search(first.stderr_tail):
+        if not self.binary.v1 and re.search(_MARSHAL_BUG, first.stderr_tail, re.IGNORECASE):
             workaround = (
                 f"Compose {version_of(self.binary)} cannot print this project as JSON (a bug in "
                 "Compose, not in the project); its YAML output was read instead"
@@ -420,7 +416,7 @@ class ComposeRunner:
                 return ComposeModel(data, workaround=workaround, warnings=warnings)
             except ComposeFailed as exc:
                 first = exc
-                if _MARSHAL_BUG.search(exc.stderr_tail):
+                if re.search(_MARSHAL_BUG, exc.stderr_tail, re.IGNORECASE):
                     return ComposeModel(
                         None,
                         unavailable=f"Compose {version_of(self.binary)} cannot print this project "

@@ -10,13 +10,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devstack import envfile, syntax
+from devstack import envfile
 from devstack.checks import Finding, Severity, has_errors
-from devstack.checks.context import EngineView, Sources
 from devstack.compose import ComposeModel, ComposeRunner
-from devstack.engine import ContainerInfo
 from devstack.errors import (
     ChecksFailed,
     ComposeNotFound,
@@ -26,6 +24,10 @@ from devstack.errors import (
     NotReady,
 )
 from devstack.project import Project
+
+if TYPE_CHECKING:
+    from devstack.checks.context import EngineView, Sources
+    from devstack.engine import ContainerInfo
 
 POLL_SECONDS = 0.25
 # A container without a healthcheck counts as ready once it has stayed running this long:
@@ -59,7 +61,7 @@ class Event:
 
 
 Progress = Callable[[Event], None]
-Containers = Callable[[], list[ContainerInfo]]  # one look at the project's containers
+Containers = Callable[[], "list[ContainerInfo]"]  # one look at the project's containers
 Clock = Callable[[], float]  # monotonic seconds
 
 
@@ -217,6 +219,8 @@ def _preflight(
 
 def _services_to_start(project: Project, checked: CheckResult, services: Sequence[str]) -> set[str]:
     """The named services and what they depend on, or every service of the active profiles."""
+    from devstack import syntax
+
     if services:
         return _with_dependencies(checked.model, services)
     active = syntax.active_profiles(project.interpolation_env())
@@ -232,6 +236,7 @@ def _prepare_bind_mounts(
     inside the project, and only where the mount asks for its source to be created (short
     syntax, or `create_host_path: true`); never where a file seems meant (DS505 says so).
     """
+    from devstack import syntax
     from devstack.checks.paths import looks_like_file
 
     root = project.root.resolve()
@@ -304,7 +309,7 @@ def _runtime_checks(
 
     An unchanged running stack was checked when it started.
     """
-    from devstack import engine
+    from devstack import engine, syntax
     from devstack.checks import runtime
 
     changed = {c.service for c in containers if _started_after(c.started_at, up_wall - CLOCK_SLACK_SECONDS)}
@@ -380,6 +385,8 @@ def _started_after(started_at: str, moment: float) -> bool:
 
 
 def _with_dependencies(model: Mapping[str, Any], services: Sequence[str]) -> set[str]:
+    from devstack import syntax
+
     defined = syntax.services(model)
     wanted: set[str] = set()
     todo = list(services)

@@ -28,7 +28,7 @@ _LEGACY_ENV = re.compile(r"\b([A-Z][A-Z0-9_]*?)_ENV_([A-Za-z_][A-Za-z0-9_]*)\b")
 _LEGACY_PORT_VALUE = re.compile(r"(tcp|udp)://([^\s:/]+):(\d{1,5})")
 _LEGACY_NAME_VALUE = re.compile(r"/[\w.-]+/[\w.-]+")
 # Compose v2: `The "X" variable is not set. Defaulting to a blank string.`; v1 without quotes.
-_UNSET_WARNING = re.compile(r'The \\?"?([A-Za-z_][A-Za-z0-9_]*)\\?"? variable is not set')
+_UNSET_WARNING = r'The \\?"?([A-Za-z_][A-Za-z0-9_]*)\\?"? variable is not set'
 
 
 def check_files(ctx: Context) -> list[Finding]:
@@ -117,7 +117,9 @@ def _env_for(source: ComposeFile, ctx: Context) -> Mapping[str, str]:
 
 def _compose_unset(ctx: Context) -> list[str]:
     """Variables Compose warned were unset while it computed the model."""
-    return list(dict.fromkeys(_UNSET_WARNING.findall(ctx.compose_warnings)))
+    if "variable is not set" not in ctx.compose_warnings:
+        return []
+    return list(dict.fromkeys(re.findall(_UNSET_WARNING, ctx.compose_warnings)))
 
 
 def _first_use(ctx: Context, name: str) -> str | None:
