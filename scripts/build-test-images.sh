@@ -8,6 +8,14 @@
 #   devstack-test/busybox:latest  FROM scratch + the host's static busybox (tests/images/busybox)
 #   mariadb:11.8                  stand-in for the official image (tests/images/mariadb)
 #   mysql:8.4                     stand-in for the official image, MariaDB underneath (tests/images/mysql)
+#   postgres:17, redis:8.0, valkey/valkey:8.1, nginx:1.26, python:3.13-slim, node:24-slim,
+#   wordpress:6.8-php8.4-apache, memcached:1.6, rabbitmq:4.0-management, adminer:5,
+#   maildev/maildev:3.0.0         stand-ins for the official images (tests/images/<name>)
+#
+# node:24-slim and maildev download from the npm registry during `docker build`. Behind a
+# TLS-intercepting proxy the build needs its CA: the host's extra CA certificates
+# (*.crt in ${DEVSTACK_BUILD_CA_DIR:-/usr/local/share/ca-certificates}) go into the build
+# context as certs/, trusted by the build only (they are part of the cache hash too).
 #
 # Each image carries the label devstack.test.hash: a hash of exactly what it was built from (its
 # build context, as a reproducible tar, plus the id of its base image). An image is rebuilt only
@@ -129,3 +137,25 @@ ensure_image mariadb:11.8 "$work/mariadb.tar" debian:trixie-slim build_with_dock
 
 context_tar "$work/mysql.tar" -C "$images/mysql" . -C "$images" mysql-common
 ensure_image mysql:8.4 "$work/mysql.tar" debian:trixie-slim build_with_docker
+
+# The host's extra CA certificates, for the images that download from the npm registry.
+mkdir "$work/certs"
+echo "Extra CA certificates for this build (copied from the host by build-test-images.sh)." >"$work/certs/README"
+ca_dir=${DEVSTACK_BUILD_CA_DIR:-/usr/local/share/ca-certificates}
+if [ -d "$ca_dir" ]; then
+  find "$ca_dir" -maxdepth 2 -name '*.crt' -type f -exec cp {} "$work/certs/" \;
+fi
+
+# usage: stand_in IMAGE DIR [BASE_IMAGE] [EXTRA_TAR_ARGS...]
+stand_in() {
+  local image=$1 dir=$2 base=${3:-debian:trixie-slim}
+  shift 3 || shift $#
+  local tar="$work/${dir//\//_}.tar"
+  context_tar "$tar" -C "$images/$dir" . "$@"
+  ensure_image "$image" "$tar" "$base" build_with_docker
+}
+
+stand_in postgres:17 postgres debian:trixie-slim
+stand_in redis:8.0 redis debian:trixie-slim -C "$images" redis-common
+stand_in valkey/valkey:8.1 valkey debian:trixie-slim -C "$images" redis-common
+stand_in nginx:1.26 nginx debian:trixie-slim

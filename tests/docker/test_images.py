@@ -8,6 +8,8 @@ variables, first-start-only initialisation, data directory, port, health check, 
 
 from __future__ import annotations
 
+import gzip
+import os
 import re
 import socket
 import subprocess
@@ -22,6 +24,8 @@ pytestmark = pytest.mark.usefixtures("test_images")
 
 PROJECT_LABEL = "com.docker.compose.project"
 BUSYBOX = "devstack-test/busybox:latest"
+# A uid:gid that no image has in /etc/passwd, standing for the host user of a checkout.
+ARBITRARY_UID = 23456
 
 
 def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -90,16 +94,63 @@ def run_container(
     *,
     volumes: dict[Path, str] | None = None,
     port: int | None = None,
+    container_port: int = 3306,
     command: tuple[str, ...] = (),
+    user: str | None = None,
+    network: str | None = None,
+    name: str | None = None,
 ) -> Container:
+    """docker run --detach, labelled for the project_name fixture's cleanup.
+
+    port publishes container_port on 127.0.0.1:port; user is a compose `user:` value;
+    network and name make the container reachable by name from another one.
+    """
     args = ["run", "--detach", "--label", f"{PROJECT_LABEL}={project}"]
     for key, value in env.items():
         args += ["--env", f"{key}={value}"]
     for host_path, target in (volumes or {}).items():
         args += ["--volume", f"{host_path}:{target}"]
     if port is not None:
-        args += ["--publish", f"127.0.0.1:{port}:3306"]
+        args += ["--publish", f"127.0.0.1:{port}:{container_port}"]
+    if user is not None:
+        args += ["--user", user]
+    if network is not None:
+        args += ["--network", network]
+    if name is not None:
+        args += ["--name", name, "--network-alias", name]
     return Container(docker(*args, image, *command).stdout.strip())
+
+
+def create_network(project: str) -> str:
+    """A user-defined network (containers find each other by name), removed with the project."""
+    name = f"{project}-net"
+    docker("network", "create", "--label", f"{PROJECT_LABEL}={project}", name)
+    return name
+
+
+def owned_dir(path: Path) -> tuple[int, int]:
+    """Make path belong to a uid:gid that no image knows (as root), else keep the caller's.
+
+    Returns that uid and gid: what `user: "${HOST_UID}:${HOST_GID}"` passes in a project.
+    """
+    if os.geteuid() == 0:
+        os.chown(path, ARBITRARY_UID, ARBITRARY_UID)
+        return ARBITRARY_UID, ARBITRARY_UID
+    return os.getuid(), os.getgid()
+
+
+def proc_uids(container: Container) -> set[int]:
+    """The uids of PID 1 and its children (from /proc: slim images have no ps).
+
+    Processes that `docker exec` starts have parent 0, so the probe does not count itself.
+    """
+    script = (
+        "for f in /proc/[0-9]*/status; do "
+        "awk '/^PPid:/ { ppid = $2 } /^Pid:/ { pid = $2 } /^Uid:/ { uid = $2 } "
+        'END { if (pid == 1 || ppid == 1) print uid }\' "$f" 2>/dev/null; done'
+    )
+    out = container.exec("sh", "-c", script).stdout
+    return {int(uid) for uid in out.split()}
 
 
 @dataclass(frozen=True)
@@ -400,3 +451,316 @@ def test_busybox_under_compose(
     assert http_get(f"http://127.0.0.1:{port}/", 10) == (200, "devstack test image\n")
     labelled = docker("ps", "-q", "--filter", f"label={PROJECT_LABEL}={project_name}").stdout.split()
     assert len(labelled) == 1
+
+
+# --- postgres:17 ---------------------------------------------------------------------------
+
+POSTGRES = "postgres:17"
+# The health check a compose file runs (over TCP: the first-start server listens on no port).
+PG_HEALTH = ("sh", "-c", 'pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"')
+
+
+def psql(
+    server: Container, user: str, password: str, database: str, query: str
+) -> subprocess.CompletedProcess[str]:
+    """Run SQL over TCP with a password, as an application container would."""
+    argv = ["psql", "-h", "127.0.0.1", "-U", user, "-d", database, "-At", "-v", "ON_ERROR_STOP=1"]
+    return server.exec(*argv, "-c", query, env={"PGPASSWORD": password})
+
+
+def test_postgres_initialises_once_and_keeps_its_data(
+    bind_mount_dir: Path, project_name: str, free_port: Callable[[], int]
+) -> None:
+    data = bind_mount_dir  # empty and owned by the user running the tests (root in CI)
+    env = {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "it's one\\", "POSTGRES_DB": "app_db"}
+    port = free_port()
+    network = create_network(project_name)
+    first = run_container(
+        POSTGRES,
+        project_name,
+        env,
+        volumes={data: "/var/lib/postgresql/data"},
+        port=port,
+        container_port=5432,
+        network=network,
+        name=f"{project_name}-db",
+    )
+    first.wait_until(*PG_HEALTH)
+
+    # The published port answers the PostgreSQL protocol: an SSLRequest gets "N" (no TLS).
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall((8).to_bytes(4, "big") + (80877103).to_bytes(4, "big"))
+        assert s.recv(1) == b"N"
+
+    created = psql(
+        first,
+        "app",
+        "it's one\\",
+        "app_db",
+        "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'kept');",
+    )
+    assert created.returncode == 0, created.stderr
+    # From another container (not localhost, which initdb trusts, as in the official image)
+    # the password is needed: scram-sha-256 in pg_hba.conf.
+    client = ["run", "--rm", "--network", network, "--label", f"{PROJECT_LABEL}={project_name}", POSTGRES]
+    remote = ["psql", "-h", f"{project_name}-db", "-U", "app", "-d", "app_db", "-At", "-c", "SELECT 1"]
+    ok = docker(*client[:-1], "-e", "PGPASSWORD=it's one\\", POSTGRES, *remote, check=False)
+    assert ok.stdout.strip() == "1", ok.stderr
+    refused = docker(*client[:-1], "-e", "PGPASSWORD=wrong", POSTGRES, *remote, check=False)
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+    # pg_dump, as `devstack db` or a backup script would use it.
+    dump = first.exec("pg_dump", "-h", "127.0.0.1", "-U", "app", "app_db", env={"PGPASSWORD": "it's one\\"})
+    assert dump.returncode == 0 and "CREATE TABLE public.notes" in dump.stdout, dump.stderr
+
+    # Started as root: the server runs as postgres (999), which owns the bind mount.
+    assert first.exec("stat", "-c", "%u %U %a", "/var/lib/postgresql/data").stdout.split() == [
+        "999",
+        "postgres",
+        "700",
+    ]
+    assert proc_uids(first) == {999}
+
+    # docker stop sends SIGINT (fast shutdown): quick and clean.
+    seconds = first.stop()
+    assert seconds < 5, f"docker stop took {seconds:.1f} s"
+    assert first.state() == (False, 0)
+
+    # A new container on the same data with other settings: nothing is initialised again.
+    second_env = {"POSTGRES_USER": "other", "POSTGRES_PASSWORD": "two", "POSTGRES_DB": "other_db"}
+    second = run_container(POSTGRES, project_name, second_env, volumes={data: "/var/lib/postgresql/data"})
+    second.wait_until("pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app_db")
+    kept = psql(second, "app", "it's one\\", "app_db", "SELECT body FROM notes WHERE id = 1")
+    assert kept.stdout.strip() == "kept", kept.stderr
+    assert psql(second, "other", "two", "postgres", "SELECT 1").returncode != 0
+    logs = second.logs()
+    assert "Skipping initialization" in logs and "init process complete" not in logs
+    assert second.stop() < 5
+
+
+def test_postgres_runs_as_an_arbitrary_user(bind_mount_dir: Path, project_name: str) -> None:
+    # `user: "${HOST_UID}:${HOST_GID}"` with a data directory the host user owns: the official
+    # image lends the uid a passwd entry through nss_wrapper for initdb.
+    uid, gid = owned_dir(bind_mount_dir)
+    env = {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "app_db"}
+    server = run_container(
+        POSTGRES, project_name, env, volumes={bind_mount_dir: "/var/lib/postgresql/data"}, user=f"{uid}:{gid}"
+    )
+    server.wait_until(*PG_HEALTH)
+    assert proc_uids(server) == {uid}
+    created = psql(server, "app", "pw", "app_db", "CREATE TABLE t (i int); SELECT 1")
+    assert created.stdout.splitlines() == ["CREATE TABLE", "1"], created.stderr
+    # Every file belongs to the host user: nothing root-owned or 999-owned in the checkout.
+    owners = {(p.stat().st_uid, p.stat().st_gid) for p in bind_mount_dir.rglob("*")}
+    assert owners == {(uid, gid)}, owners
+    assert (bind_mount_dir / "PG_VERSION").read_text().strip() == "17"
+    assert server.stop() < 5 and server.state() == (False, 0)
+
+
+def test_postgres_healthy_only_after_initialisation_and_initdb_scripts(
+    tmp_path: Path, project_name: str
+) -> None:
+    initdb = tmp_path / "initdb"
+    initdb.mkdir()
+    (initdb / "01-schema.sql").write_text("CREATE TABLE seeded (word text);\n")
+    with gzip.open(initdb / "02-rows.sql.gz", "wt") as f:
+        f.write("INSERT INTO seeded VALUES ('hello');\n")
+    # Sourced (not executable), with the official image's helper: holds the first start until
+    # the test releases it.
+    (initdb / "03-hold.sh").write_text(
+        "docker_process_sql <<<\"INSERT INTO seeded VALUES ('from-sh')\"\n"
+        "touch /tmp/initdb-started\n"
+        "for i in $(seq 300); do [ -e /tmp/initdb-release ] && break; sleep 0.1; done\n"
+    )
+    env = {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "app_db"}
+    server = run_container(POSTGRES, project_name, env, volumes={initdb: "/docker-entrypoint-initdb.d:ro"})
+
+    server.wait_until("test", "-e", "/tmp/initdb-started")
+    assert server.exec(*PG_HEALTH).returncode != 0, "healthy while still initialising"
+    server.exec("touch", "/tmp/initdb-release")
+    server.wait_until(*PG_HEALTH)
+    rows = psql(server, "app", "pw", "app_db", "SELECT word FROM seeded ORDER BY word")
+    assert rows.stdout.split() == ["from-sh", "hello"], rows.stderr
+
+
+def test_postgres_first_start_needs_a_password(project_name: str) -> None:
+    server = run_container(POSTGRES, project_name, {"POSTGRES_DB": "app_db"})
+    assert server.wait_exit() != 0
+    assert "superuser password is not specified" in server.logs()
+    # POSTGRES_HOST_AUTH_METHOD=trust is the documented way around it.
+    trusted = run_container(POSTGRES, project_name, {"POSTGRES_HOST_AUTH_METHOD": "trust"})
+    trusted.wait_until("pg_isready", "-h", "127.0.0.1", "-U", "postgres")
+    assert psql(trusted, "postgres", "", "postgres", "SELECT 1").stdout.strip() == "1"
+
+
+# --- redis:8.0 and valkey/valkey:8.1 -------------------------------------------------------
+
+KEY_VALUE_STORES = [
+    pytest.param(("redis:8.0", "redis"), id="redis-8.0"),
+    pytest.param(("valkey/valkey:8.1", "valkey"), id="valkey-8.1"),
+]
+
+
+def resp(port: int, *commands: str, timeout: float = 10) -> bytes:
+    """Send inline commands to a Redis-protocol server on 127.0.0.1:port; return the replies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall("".join(f"{c}\r\n" for c in (*commands, "QUIT")).encode())
+                chunks = []
+                while chunk := s.recv(4096):
+                    chunks.append(chunk)
+            data = b"".join(chunks)
+            if data:
+                return data
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"nothing answered on 127.0.0.1:{port}")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("store", KEY_VALUE_STORES)
+def test_key_value_store_serves_the_network_and_keeps_data(
+    store: tuple[str, str], bind_mount_dir: Path, project_name: str, free_port: Callable[[], int]
+) -> None:
+    image, name = store
+    port = free_port()
+    server = run_container(
+        image, project_name, {}, volumes={bind_mount_dir: "/data"}, port=port, container_port=6379
+    )
+    server.wait_until(f"{name}-cli", "ping")
+    assert server.exec(f"{name}-cli", "ping").stdout.strip() == "PONG"
+    # From outside the container (not loopback): protected mode is off, as in the official image.
+    assert resp(port, "SET greeting kept", "SAVE") == b"+OK\r\n+OK\r\n+OK\r\n"
+    # Started as root: the server runs as uid 999 and owns /data, where the snapshot lands.
+    assert proc_uids(server) == {999}
+    assert (bind_mount_dir / "dump.rdb").stat().st_uid == 999
+    assert server.stop() < 5 and server.state() == (False, 0)
+
+    # Options as arguments (no config file): the entrypoint runs the server with them.
+    again = run_container(
+        image,
+        project_name,
+        {},
+        volumes={bind_mount_dir: "/data"},
+        port=port,
+        container_port=6379,
+        command=("--save", "60", "1"),
+    )
+    again.wait_until(f"{name}-cli", "ping")
+    assert again.exec(f"{name}-cli", "get", "greeting").stdout.strip() == "kept"
+    assert again.exec(f"{name}-cli", "config", "get", "save").stdout.split() == ["save", "60", "1"]
+
+
+@pytest.mark.parametrize("store", KEY_VALUE_STORES)
+def test_key_value_store_runs_as_an_arbitrary_user(
+    store: tuple[str, str], bind_mount_dir: Path, project_name: str
+) -> None:
+    image, name = store
+    uid, gid = owned_dir(bind_mount_dir)
+    server = run_container(image, project_name, {}, volumes={bind_mount_dir: "/data"}, user=f"{uid}:{gid}")
+    server.wait_until(f"{name}-cli", "ping")
+    assert proc_uids(server) == {uid}
+    assert server.exec(f"{name}-cli", "save").stdout.strip() == "OK"
+    snapshot = (bind_mount_dir / "dump.rdb").stat()
+    assert (snapshot.st_uid, snapshot.st_gid) == (uid, gid)
+
+
+# --- nginx:1.26 ----------------------------------------------------------------------------
+
+NGINX = "nginx:1.26"
+
+# The official image's documented configuration for running as a non-root user: the pid file
+# and the temp directories move to /tmp ("Running nginx as a non-root user").
+NGINX_NON_ROOT_CONF = """\
+worker_processes  1;
+error_log  /var/log/nginx/error.log notice;
+pid        /tmp/nginx.pid;
+events { worker_connections  64; }
+http {
+    client_body_temp_path /tmp/client_temp;
+    proxy_temp_path       /tmp/proxy_temp_path;
+    fastcgi_temp_path     /tmp/fastcgi_temp;
+    uwsgi_temp_path       /tmp/uwsgi_temp;
+    scgi_temp_path        /tmp/scgi_temp;
+    include       /etc/nginx/mime.types;
+    access_log  /var/log/nginx/access.log;
+    include /etc/nginx/conf.d/*.conf;
+}
+"""
+
+
+def test_nginx_serves_conf_d_and_templates(
+    tmp_path: Path,
+    project_name: str,
+    free_port: Callable[[], int],
+    http_get: Callable[..., tuple[int, str]],
+) -> None:
+    default_port, site_port = free_port(), free_port()
+    default = run_container(NGINX, project_name, {}, port=default_port, container_port=80)
+    assert http_get(f"http://127.0.0.1:{default_port}/", 15)[0] == 200
+    assert "Welcome to nginx!" in http_get(f"http://127.0.0.1:{default_port}/")[1]
+    # Workers run as nginx (101); the master as root.
+    assert proc_uids(default) == {0, 101}
+    # The access log goes to the container's output.
+    assert '"GET / HTTP/1.1" 200' in default.logs()
+    # SIGQUIT (the image's STOPSIGNAL) is a graceful, quick stop.
+    assert default.stop() < 5 and default.state() == (False, 0)
+
+    # A site in conf.d/ (replacing default.conf) and a template that the entrypoint renders.
+    conf_d, templates, html = tmp_path / "conf.d", tmp_path / "templates", tmp_path / "html"
+    for d in (conf_d, templates, html):
+        d.mkdir()
+    (html / "index.html").write_text("static file\n")
+    (conf_d / "default.conf").write_text(
+        "server {\n  listen 80;\n  root /srv/html;\n  location /hello { return 200 'conf.d $uri\\n'; }\n}\n"
+    )
+    (templates / "extra.conf.template").write_text(
+        "server {\n  listen 8080;\n  location / { return 200 '${SITE_GREETING} $uri\\n'; }\n}\n"
+    )
+    site = run_container(
+        NGINX,
+        project_name,
+        {"SITE_GREETING": "hi from env"},
+        volumes={conf_d: "/etc/nginx/conf.d", templates: "/etc/nginx/templates:ro", html: "/srv/html:ro"},
+        port=site_port,
+        container_port=80,
+    )
+    assert http_get(f"http://127.0.0.1:{site_port}/", 15) == (200, "static file\n")
+    assert http_get(f"http://127.0.0.1:{site_port}/hello") == (200, "conf.d /hello\n")
+    # The template became conf.d/extra.conf: the variable replaced, nginx's own $uri kept.
+    # (curl is in the official Debian-based image, so health checks may use it.)
+    assert site.wait_until("curl", "-fsS", "http://127.0.0.1:8080/x").stdout == "hi from env /x\n"
+    rendered = site.exec("cat", "/etc/nginx/conf.d/extra.conf").stdout
+    assert "hi from env $uri" in rendered, rendered
+
+
+def test_nginx_as_an_arbitrary_user_needs_the_documented_config(
+    tmp_path: Path,
+    project_name: str,
+    free_port: Callable[[], int],
+    http_get: Callable[..., tuple[int, str]],
+) -> None:
+    user = f"{ARBITRARY_UID}:{ARBITRARY_UID}"
+    # As with the official image, the default nginx.conf needs root (pid file, temp dirs).
+    refused = run_container(NGINX, project_name, {}, user=user)
+    assert refused.wait_exit() != 0
+    assert "Permission denied" in refused.logs()
+
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_NON_ROOT_CONF)
+    port = free_port()
+    server = run_container(
+        NGINX,
+        project_name,
+        {},
+        volumes={conf: "/etc/nginx/nginx.conf:ro"},
+        user=user,
+        port=port,
+        container_port=80,
+    )
+    # Port 80 as a non-root user: Docker >= 20.10 allows unprivileged ports in containers.
+    status, body = http_get(f"http://127.0.0.1:{port}/", 15)
+    assert status == 200 and "Welcome to nginx!" in body
+    assert proc_uids(server) == {ARBITRARY_UID}
