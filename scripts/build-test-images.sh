@@ -159,3 +159,6 @@ stand_in postgres:17 postgres debian:trixie-slim
 stand_in redis:8.0 redis debian:trixie-slim -C "$images" redis-common
 stand_in valkey/valkey:8.1 valkey debian:trixie-slim -C "$images" redis-common
 stand_in nginx:1.26 nginx debian:trixie-slim
+stand_in python:3.13-slim python debian:trixie-slim
+stand_in node:24-slim node debian:trixie-slim -C "$work" certs
+stand_in wordpress:6.8-php8.4-apache wordpress debian:trixie-slim

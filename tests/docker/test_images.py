@@ -9,11 +9,15 @@ variables, first-start-only initialisation, data directory, port, health check, 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -764,3 +768,246 @@ def test_nginx_as_an_arbitrary_user_needs_the_documented_config(
     status, body = http_get(f"http://127.0.0.1:{port}/", 15)
     assert status == 200 and "Welcome to nginx!" in body
     assert proc_uids(server) == {ARBITRARY_UID}
+
+
+# --- python:3.13-slim ----------------------------------------------------------------------
+
+PYTHON = "python:3.13-slim"
+
+
+def make_wheel(directory: Path, name: str = "devstack_probe", version: str = "1.0") -> Path:
+    """A minimal pure-Python wheel (PEP 427), so that pip can install without any index."""
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "GREETING = 'installed by pip'\n",
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist_info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: devstack-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = "".join(f"{path},,\n" for path in files) + f"{dist_info}/RECORD,,\n"
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+        z.writestr(f"{dist_info}/RECORD", record)
+    return wheel
+
+
+def test_python_runs_and_pip_installs_globally(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    script = (
+        "set -e; python --version; python3 -c 'import sys; print(sys.version_info[:2])'; "
+        # No PEP 668 marker: a plain `pip install` as root works, as in a Dockerfile RUN line.
+        f"pip install --no-index --disable-pip-version-check -q /w/{wheel.name}; "
+        "cd /tmp && python -c 'import devstack_probe; print(devstack_probe.GREETING)'; "
+        "python -m venv /tmp/venv && /tmp/venv/bin/python -c 'import sys; print(sys.prefix)'"
+    )
+    out = docker("run", "--rm", "-v", f"{tmp_path}:/w:ro", PYTHON, "sh", "-c", script, timeout=120)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("Python 3.13."), out.stdout
+    assert lines[1:] == ["(3, 13)", "installed by pip", "/tmp/venv"], out.stdout + out.stderr
+    # The default command is the interpreter; LANG is UTF-8 as in the official image.
+    env = docker(
+        "run",
+        "--rm",
+        PYTHON,
+        "python3",
+        "-c",
+        "import sys, os; print(sys.getfilesystemencoding(), os.environ['LANG'])",
+    )
+    assert env.stdout.split() == ["utf-8", "C.UTF-8"]
+    assert docker("image", "inspect", "-f", "{{json .Config.Cmd}}", PYTHON).stdout.strip() == '["python3"]'
+
+
+def test_python_as_an_arbitrary_user_installs_into_its_home(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path)
+    tmp_path.chmod(0o755)  # readable by the container's user
+    wheel.chmod(0o644)
+    script = (
+        "set -e; export HOME=/tmp/home; "
+        f"pip install --no-index --disable-pip-version-check /w/{wheel.name} 2>&1; "
+        "python -c 'import devstack_probe, sys; print(devstack_probe.__file__.startswith(\"/tmp/home/\"))'"
+    )
+    user = f"{ARBITRARY_UID}:{ARBITRARY_UID}"
+    out = docker(
+        "run", "--rm", "--user", user, "-v", f"{tmp_path}:/w:ro", PYTHON, "sh", "-c", script, timeout=120
+    )
+    # As with the official image: site-packages is root's, so pip falls back to a user install.
+    assert "Defaulting to user installation" in out.stdout
+    assert out.stdout.splitlines()[-1] == "True"
+
+
+# --- node:24-slim --------------------------------------------------------------------------
+
+NODE = "node:24-slim"
+
+
+def test_node_is_the_real_node_24_with_npm(tmp_path: Path) -> None:
+    versions = docker("run", "--rm", NODE, "-p", "process.version + ' ' + process.release.lts").stdout.split()
+    expected = docker("image", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", NODE).stdout
+    assert f"NODE_VERSION={versions[0].lstrip('v')}" in expected.split()
+    assert versions[0].startswith("v24.") and versions[1] == "Krypton"  # Node 24's LTS codename
+
+    # npm works offline on a local package: pack it, install it into an app, run the app.
+    lib, app = tmp_path / "lib", tmp_path / "app"
+    lib.mkdir()
+    app.mkdir()
+    (lib / "package.json").write_text(
+        json.dumps({"name": "probe-lib", "version": "1.0.0", "main": "index.js"})
+    )
+    (lib / "index.js").write_text("module.exports = () => 'from a package';\n")
+    (app / "app.js").write_text("console.log(require('probe-lib')());\n")
+    script = (
+        "set -e; cd /w/lib && npm pack --silent >/dev/null; cd /w/app && npm init -y >/dev/null; "
+        "npm install --offline --no-audit --no-fund --silent ../lib/probe-lib-1.0.0.tgz; "
+        "npx --version >/dev/null; yarn --version >/dev/null; corepack --version >/dev/null; "
+        "node app.js"
+    )
+    out = docker("run", "--rm", "-v", f"{tmp_path}:/w", NODE, "sh", "-c", script, timeout=120)
+    assert out.stdout.strip() == "from a package", out.stderr
+    # The entrypoint runs a script file (not a command) under node, as the official image does.
+    out = docker("run", "--rm", "-v", f"{app}:/app", "-w", "/app", NODE, "app.js")
+    assert out.stdout.strip() == "from a package"
+    # The official image's user: node, uid/gid 1000, home /home/node.
+    user = docker("run", "--rm", "--user", "node", NODE, "sh", "-c", "id -u; id -g; echo $HOME").stdout
+    assert user.split() == ["1000", "1000", "/home/node"]
+
+
+def test_node_serves_http_as_an_arbitrary_user(
+    project_name: str, free_port: Callable[[], int], http_get: Callable[..., tuple[int, str]]
+) -> None:
+    port = free_port()
+    server_js = (
+        "require('http')"
+        ".createServer((q, r) => r.end('node ' + process.version + ' uid ' + process.getuid()))"
+        ".listen(3000)"
+    )
+    run_container(
+        NODE,
+        project_name,
+        {},
+        user=f"{ARBITRARY_UID}:{ARBITRARY_UID}",
+        port=port,
+        container_port=3000,
+        command=("-e", server_js),
+    )
+    status, body = http_get(f"http://127.0.0.1:{port}/", 20)
+    assert status == 200 and re.fullmatch(rf"node v24\.\d+\.\d+ uid {ARBITRARY_UID}", body), body
+
+
+# --- wordpress:6.8-php8.4-apache -----------------------------------------------------------
+
+WORDPRESS = "wordpress:6.8-php8.4-apache"
+_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_post(url: str, fields: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    data = urllib.parse.urlencode(fields).encode()
+    with _no_proxy.open(url, data=data, timeout=timeout) as response:
+        return int(response.status), response.read().decode("utf-8", errors="replace")
+
+
+@pytest.mark.parametrize("as_user", [False, True], ids=["root", "arbitrary-user"])
+def test_wordpress_installs_against_mariadb(
+    as_user: bool,
+    bind_mount_dir: Path,
+    project_name: str,
+    free_port: Callable[[], int],
+    http_get: Callable[..., tuple[int, str]],
+) -> None:
+    network = create_network(project_name)
+    db_name = f"{project_name}-db"
+    db = run_container(
+        "mariadb:11.8",
+        project_name,
+        MARIADB.env(root="root-pw", database="wp", user="wp", password="wp-pw"),
+        network=network,
+        name=db_name,
+    )
+    if as_user:
+        uid, gid = owned_dir(bind_mount_dir)
+        user: str | None = f"{uid}:{gid}"
+    else:
+        uid, gid, user = 33, 33, None  # www-data, as in the official image
+    port = free_port()
+    env = {
+        "WORDPRESS_DB_HOST": db_name,
+        "WORDPRESS_DB_USER": "wp",
+        "WORDPRESS_DB_PASSWORD": "wp-pw",
+        "WORDPRESS_DB_NAME": "wp",
+        "WORDPRESS_TABLE_PREFIX": "dsx_",
+    }
+    web = run_container(
+        WORDPRESS,
+        project_name,
+        env,
+        volumes={bind_mount_dir: "/var/www/html"},
+        port=port,
+        container_port=80,
+        network=network,
+        user=user,
+    )
+    db.wait_until(*MARIADB.health, timeout=180)
+
+    # The install page answers only when WordPress reaches the database with those settings.
+    status, body = http_get(f"http://127.0.0.1:{port}/wp-admin/install.php", 60)
+    assert status == 200 and "Error establishing a database connection" not in body, body[-2000:]
+    assert 'name="weblog_title"' in body, body[-2000:]
+    status, body = http_post(
+        f"http://127.0.0.1:{port}/wp-admin/install.php?step=2",
+        {
+            "weblog_title": "Stand-in Blog",
+            "user_name": "admin",
+            "admin_password": "a-Long-pass-123!",
+            "admin_password2": "a-Long-pass-123!",
+            "pw_weak": "1",
+            "admin_email": "admin@example.com",
+            "blog_public": "0",
+            "language": "",
+        },
+    )
+    assert status == 200 and "Success!" in body, body[-2000:]
+    # WORDPRESS_TABLE_PREFIX reached the tables; the front page shows the site.
+    title = sql(
+        db,
+        MARIADB,
+        "wp",
+        "wp-pw",
+        "SELECT option_value FROM dsx_options WHERE option_name = 'blogname'",
+        "wp",
+    )
+    assert title.stdout.strip() == "Stand-in Blog", title.stderr
+    status, body = http_get(f"http://127.0.0.1:{port}/", 30)
+    assert status == 200 and "Stand-in Blog" in body
+
+    # WordPress was copied into the bind mount, owned by the user Apache runs as, and
+    # wp-config.php was generated from the environment with fresh keys.
+    config = bind_mount_dir / "wp-config.php"
+    assert "getenv_docker('WORDPRESS_DB_HOST'" in config.read_text().replace(" ", "")
+    assert "put your unique phrase here" not in config.read_text()
+    for path in (
+        config,
+        bind_mount_dir / "wp-includes" / "version.php",
+        bind_mount_dir / "wp-content" / "plugins",
+    ):
+        assert (path.stat().st_uid, path.stat().st_gid) == (uid, gid), path
+    assert proc_uids(web) == ({uid} if as_user else {0, uid})
+    # SIGWINCH (the image's STOPSIGNAL) is Apache's graceful stop.
+    assert web.stop() < 5
+
+
+def test_wordpress_keeps_an_existing_site(bind_mount_dir: Path, project_name: str) -> None:
+    # A theme already in the site, and an existing wp-config.php: neither is overwritten.
+    theme = bind_mount_dir / "wp-content" / "themes" / "twentytwentyfive"
+    theme.mkdir(parents=True)
+    (theme / "style.css").write_text("/* mine */\n")
+    (bind_mount_dir / "wp-config.php").write_text("<?php // mine\n")
+    web = run_container(
+        WORDPRESS, project_name, {"WORDPRESS_DB_HOST": "nowhere"}, volumes={bind_mount_dir: "/var/www/html"}
+    )
+    web.wait_until("test", "-e", "/var/www/html/wp-includes/version.php")
+    web.wait_until("sh", "-c", "curl -s -o /dev/null http://127.0.0.1/readme.html")
+    assert (theme / "style.css").read_text() == "/* mine */\n"
+    assert (bind_mount_dir / "wp-config.php").read_text() == "<?php // mine\n"
+    assert "exists! (not copying the WordPress version)" in web.logs()
