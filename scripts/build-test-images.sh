@@ -28,6 +28,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 images="$repo/tests/images"
 label=devstack.test.hash
+# maildev/maildev's tag is the npm version its build context pins (tests/images/maildev).
+MAILDEV_IMAGE=maildev/maildev:3.0.0
 
 force=
 for arg in "$@"; do
@@ -66,12 +68,33 @@ context_tar() {
     -cf "$out" "$@"
 }
 
+# What the engine has, asked once for every image this script knows (one docker call instead of
+# two per image keeps a warm run fast): KNOWN_ID[name] and KNOWN_LABEL[name] ("" = no label).
+declare -A KNOWN_ID=() KNOWN_LABEL=()
+load_known_images() {
+  local tags id lbl tag
+  while read -r tags id lbl; do
+    tags=${tags#[}; tags=${tags%]}
+    [ "$lbl" = '<no value>' ] && lbl=
+    for tag in $tags; do
+      KNOWN_ID[$tag]=$id
+      KNOWN_LABEL[$tag]=$lbl
+    done
+  done < <(docker image inspect --format "{{ .RepoTags }} {{ .Id }} {{ index .Config.Labels \"$label\" }}" \
+    "$@" 2>/dev/null || true)
+}
+forget_image() { # IMAGE: ask the engine again next time (after a build)
+  unset "KNOWN_ID[$1]" "KNOWN_LABEL[$1]"
+  load_known_images "$1"
+}
+
 image_label() { # IMAGE -> the hash label ("" when unlabelled), exit 1 when there is no such image
-  docker image inspect --format "{{ index .Config.Labels \"$label\" }}" "$1" 2>/dev/null \
-    | sed 's/^<no value>$//'
+  [ -n "${KNOWN_ID[$1]:-}" ] || return 1
+  echo "${KNOWN_LABEL[$1]}"
 }
 image_id() {
-  docker image inspect --format '{{ .Id }}' "$1"
+  [ -n "${KNOWN_ID[$1]:-}" ] || { echo "build-test-images: no image $1" >&2; return 1; }
+  echo "${KNOWN_ID[$1]}"
 }
 
 fail_build() { # IMAGE LOG
@@ -97,6 +120,7 @@ ensure_image() {
     old_id=$(image_id "$image")
   fi
   "$build" "$image" "$ctx" "$hash" >"$work/build.log" 2>&1 || fail_build "$image" "$work/build.log"
+  forget_image "$image"
   # The replaced image is garbage now, unless a container or another tag still uses it.
   if [ -n "$old_id" ] && [ "$old_id" != "$(image_id "$image")" ]; then
     docker image rm "$old_id" >/dev/null 2>&1 || true
@@ -111,6 +135,10 @@ build_with_docker() { # IMAGE CONTEXT_TAR HASH
 build_debian() { # IMAGE CONTEXT_TAR HASH
   "$images/debian-trixie-slim/mkimage.sh" "$1" --change "LABEL $label=$3"
 }
+
+load_known_images debian:trixie-slim devstack-test/busybox:latest mariadb:11.8 mysql:8.4 postgres:17 \
+  redis:8.0 valkey/valkey:8.1 nginx:1.26 python:3.13-slim node:24-slim wordpress:6.8-php8.4-apache \
+  memcached:1.6 rabbitmq:4.0-management adminer:5 "$MAILDEV_IMAGE"
 
 context_tar "$work/debian.tar" -C "$images/debian-trixie-slim" .
 ensure_image debian:trixie-slim "$work/debian.tar" - build_debian
@@ -162,3 +190,9 @@ stand_in nginx:1.26 nginx debian:trixie-slim
 stand_in python:3.13-slim python debian:trixie-slim
 stand_in node:24-slim node debian:trixie-slim -C "$work" certs
 stand_in wordpress:6.8-php8.4-apache wordpress debian:trixie-slim
+stand_in memcached:1.6 memcached debian:trixie-slim
+stand_in rabbitmq:4.0-management rabbitmq debian:trixie-slim
+stand_in adminer:5 adminer debian:trixie-slim
+
+# MailDev from npm, on the node stand-in (its build trusts the host's extra CAs, as node's does).
+stand_in "$MAILDEV_IMAGE" maildev node:24-slim -C "$work" certs
