@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from devstack import __version__, report
+from devstack import DISTRIBUTION, __version__, report
 from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
 
 # The lazy-import rule (written here once for the whole package): start-up time is a budget
@@ -31,7 +31,13 @@ class _Options:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="devstack")
+@click.version_option(
+    __version__,
+    "-V",
+    "--version",
+    prog_name="devstack",
+    message=f"%(prog)s %(version)s (PyPI package {DISTRIBUTION}: pipx install {DISTRIBUTION})",
+)
 @click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
 def cli(debug: bool) -> None:
     """Reproducible local development environments on Docker Compose.
@@ -39,6 +45,63 @@ def cli(debug: bool) -> None:
     Create a project with `devstack new STACK DIR`; start it with `devstack up`.
     """
     _Options.debug = debug
+
+
+# Shell completion (click's own mechanism; README): names from the library, items made here.
+
+
+def _complete_stacks(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import stacks
+
+    return [
+        CompletionItem(s.name, help=s.description)
+        for s in stacks.available()
+        if s.name.startswith(incomplete)
+    ]
+
+
+def _project_args(ctx: click.Context) -> tuple[list[str], str | None, dict[str, Any]]:
+    """-f/-p as typed so far (on the command or before it), and the command's other values."""
+    files: list[str] = []
+    name: str | None = None
+    here: click.Context | None = ctx
+    while here is not None:
+        files = [*(here.params.get("files") or ()), *files]
+        name = name or here.params.get("project_name")
+        here = here.parent
+    return files, name, ctx.params
+
+
+def _complete_services(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Service names of the project here, without those already on the command line."""
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    files, name, params = _project_args(ctx)
+    typed = params.get("services") or ()
+    typed = (typed,) if isinstance(typed, str) else tuple(typed)
+    return [
+        CompletionItem(service)
+        for service in completion.service_names(files, name)
+        if service.startswith(incomplete) and service not in typed
+    ]
+
+
+def complete_snapshots(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Snapshot names for `devstack db` commands (attach with `shell_complete=complete_snapshots`)."""
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    files, name, params = _project_args(ctx)
+    return [
+        CompletionItem(snapshot)
+        for snapshot in completion.snapshot_names(files, name, params.get("service"))
+        if snapshot.startswith(incomplete)
+    ]
 
 
 @cli.command()
@@ -50,13 +113,18 @@ def stacks() -> None:
 
 
 @cli.command()
-@click.argument("stack")
+@click.argument("stack", shell_complete=_complete_stacks)
 @click.argument("directory", required=False, type=click.Path())
 @click.option("--name", help="Project name (default: from the directory name).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a template variable.")
 @click.option("--no-input", is_flag=True, help="Do not prompt (also when stdin is not a terminal).")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory; existing files are kept.")
 @click.option("--dry-run", is_flag=True, help="Show the files that would be written; write nothing.")
+@click.option(
+    "--certs",
+    type=click.Path(file_okay=False),
+    help="Copy the CA certificates (*.crt) of this directory into docker/certs/ (default: new.certs).",
+)
 def new(
     stack: str,
     directory: str | None,
@@ -65,23 +133,47 @@ def new(
     no_input: bool,
     force: bool,
     dry_run: bool,
+    certs: str | None,
 ) -> None:
-    """Create a project from STACK in DIRECTORY (default: ./STACK)."""
+    """Create a project from STACK in DIRECTORY (default: ./STACK).
+
+    Default answers come from `new.answers` in the user config or DEVSTACK_NEW_ANSWERS_KEY
+    (`devstack config`); --set wins over both.
+    """
     from pathlib import Path
 
-    from devstack import scaffold, stacks
+    from devstack import config, scaffold, stacks
+    from devstack.errors import InvalidValue
 
     target = Path(directory or name or stack)
     values = scaffold.parse_settings(settings)
+    chosen = stacks.find(stack)
+    user = config.Config()
+    defaults: dict[str, str] = {}
+    for key, configured in user.answers(chosen.name, [v.name for v in chosen.variables]).items():
+        try:
+            defaults[key] = chosen.variable(key).validate(str(configured.value))
+        except InvalidValue as exc:
+            raise InvalidValue(f"{configured.where}: {exc.message}", hint=exc.hint) from None
     if not no_input and sys.stdin.isatty():
-        chosen = stacks.find(stack)
         for var in chosen.variables:
             if var.name in values:
                 continue
             kind = click.Choice(list(var.choices)) if var.choices else str
             label = f"{var.name} ({var.help})" if var.help else var.name
-            values[var.name] = click.prompt(label, default=var.default, type=kind)
-    result = scaffold.create(stack, target, name=name, settings=values, force=force, dry_run=dry_run)
+            values[var.name] = click.prompt(label, default=defaults.get(var.name, var.default), type=kind)
+    else:
+        values = {**defaults, **values}
+    cert_dir = user.get("new.certs", flag=certs, flag_name="--certs").value
+    result = scaffold.create(
+        stack,
+        target,
+        name=name,
+        settings=values,
+        force=force,
+        dry_run=dry_run,
+        certs=Path(cert_dir) if cert_dir else None,
+    )
     click.echo(report.created(result, os.path.relpath(result.root)))
 
 
@@ -141,7 +233,7 @@ def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbo
 
 @cli.command()
 @project_options
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=_complete_services)
 @click.option("--build", is_flag=True, help="Rebuild images before starting.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for healthy.")
 @click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
@@ -226,7 +318,7 @@ def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> N
 @project_options
 @click.option("-f", "--follow", is_flag=True, help="Follow the output.")
 @click.option("-n", "--tail", default="200", show_default=True, help="Lines from the end ('all').")
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=_complete_services)
 def logs(
     files: tuple[str, ...],
     project_name: str | None,
@@ -244,7 +336,7 @@ def logs(
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True})
 @project_options
-@click.argument("service")
+@click.argument("service", shell_complete=_complete_services)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(files: tuple[str, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
     """Run COMMAND in SERVICE's container: devstack exec web -- bash"""
@@ -348,9 +440,9 @@ def proxy() -> None:
 
 
 @proxy.command("start")
-@click.option("--port", default=80, show_default=True, help="Port the proxy publishes.")
+@click.option("--port", type=int, help="Port the proxy publishes (default: proxy.port, else 80).")
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Address the proxy publishes on.")
-@click.option("--domain", default="localhost", show_default=True, help="Projects answer at PROJECT.DOMAIN.")
+@click.option("--domain", help="Projects answer at PROJECT.DOMAIN (default: proxy.domain, else localhost).")
 @click.option(
     "--engine",
     "engines",
@@ -367,9 +459,9 @@ def proxy() -> None:
 @click.option("--projects", default="*", show_default=True, help="Route only projects matching this pattern.")
 @_proxy_name
 def proxy_start(
-    port: int,
+    port: int | None,
     listen: str,
-    domain: str,
+    domain: str | None,
     engines: tuple[str, ...],
     api: str | None,
     token: str | None,
@@ -378,9 +470,13 @@ def proxy_start(
     name: str,
 ) -> None:
     """Start the proxy (nginx + a watcher container); it keeps running after the terminal closes."""
+    from devstack import config
     from devstack.proxy import control
     from devstack.proxy import report as proxy_report
 
+    user = config.Config()
+    port = user.get("proxy.port", flag=port, flag_name="--port").value
+    domain = user.get("proxy.domain", flag=domain, flag_name="--domain").value
     options = control.StartOptions(port, listen, domain, engines, api, token, grace, projects, name)
     result = control.start(options, progress=lambda line: click.echo(line, err=True))
     click.echo(proxy_report.started_text(result))
@@ -473,6 +569,128 @@ def proxy_agent(
 
     say(f"agent {settings.name}: following {settings.engine_url}, pushing to {settings.to}")
     agent.run(settings, say, threading.Event())
+
+
+# -- devstack config, shell completion (issue 12) --------------------------------------------
+
+
+def _complete_config_keys(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import config
+
+    keys = [(s.key, s.help) for s in config.SETTINGS] + [
+        (f"{config.ANSWERS}.", "a default answer for `devstack new` (new.answers[.STACK].KEY)")
+    ]
+    return [CompletionItem(key, help=text) for key, text in keys if key.startswith(incomplete)]
+
+
+@cli.group(name="config", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@project_options
+@click.pass_context
+def config_(ctx: click.Context, as_json: bool, files: tuple[str, ...], project_name: str | None) -> None:
+    """Show devstack's settings: each effective value and where it came from.
+
+    Precedence: flag > environment (DEVSTACK_*) > project (x-devstack.config) > user config
+    file > built-in. `devstack config set KEY VALUE` writes the user config file.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from devstack import config
+
+    model, where = _project_config(files, project_name)
+    current = config.Config.for_model(model, project_where=where)
+    values = current.values()
+    if as_json:
+        click.echo(
+            report.as_json(
+                "config",
+                {
+                    "file": str(current.path),
+                    "file_exists": current.path.is_file(),
+                    "values": [v.to_dict() for v in values],
+                    "problems": current.problems(),
+                },
+            )
+        )
+    else:
+        click.echo(report.config_table(values, current.path, current.problems()))
+
+
+def _project_config(files: tuple[str, ...], project_name: str | None) -> tuple[Any, str]:
+    """The project's model (for x-devstack.config) and how to name it; (None, "") outside one."""
+    from devstack.errors import ComposeNotFound, ProjectNotFound
+
+    try:
+        project = _project(files, project_name)
+    except ProjectNotFound:
+        return None, ""
+    where = f"{project.files[0].name} x-devstack.config"
+    try:
+        from devstack.compose import ComposeRunner
+
+        model = ComposeRunner(project).model().data
+    except ComposeNotFound:
+        model = None
+    if model is None:  # no Compose, or it rejects the project: the files as written
+        import yaml
+
+        model = {}
+        for path in project.files:
+            try:
+                data = yaml.safe_load(path.read_text("utf-8"))
+            except (OSError, ValueError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("x-devstack"), dict):
+                model = {"x-devstack": data["x-devstack"]}
+    return model, where
+
+
+@config_.command("get")
+@click.argument("key", shell_complete=_complete_config_keys)
+def config_get(key: str) -> None:
+    """Print the effective value of KEY (empty when unset)."""
+    from devstack import config
+
+    model, where = _project_config((), None)
+    value = config.Config.for_model(model, project_where=where).get(key).value
+    click.echo("" if value is None else value)
+
+
+@config_.command("set")
+@click.argument("key", shell_complete=_complete_config_keys)
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Write KEY = VALUE into the user config file (checked; comments are kept)."""
+    from devstack import config
+
+    written = config.set_value(key, value)
+    click.echo(f"{written.key} = {written.value!r} in {written.where}")
+    shadow = os.environ.get(config.env_name(key))
+    if shadow:
+        click.echo(f"note: {config.env_name(key)}={shadow} is set and wins over the file", err=True)
+
+
+@config_.command("unset")
+@click.argument("key", shell_complete=_complete_config_keys)
+def config_unset(key: str) -> None:
+    """Remove KEY from the user config file."""
+    from devstack import config
+
+    path = config.user_file()
+    if config.unset_value(key, path):
+        click.echo(f"{key} removed from {path}")
+    else:
+        click.echo(f"{key} is not set in {path}")
+
+
+@config_.command("path")
+def config_path() -> None:
+    """Print where the user config file is (it may not exist yet)."""
+    from devstack import config
+
+    click.echo(str(config.user_file()))
 
 
 def _terminate_like_interrupt() -> None:

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from devstack.checks import Finding
+    from devstack.config import Value
     from devstack.lifecycle import ServiceStatus, UpResult
     from devstack.scaffold import CreateResult
     from devstack.stacks import Stack
@@ -25,6 +28,7 @@ def created(result: CreateResult, cwd_relative: str) -> str:
         lines.append(f"Would create {result.stack.name} project {result.name!r} in {cwd_relative}:")
         lines += [f"  write  {rel}" for rel in result.written]
         lines += [f"  keep   {rel} (exists)" for rel in result.kept]
+        lines += [f"note: {note}" for note in result.notes]
         return "\n".join(lines)
     lines.append(
         f"Created {result.stack.name} project {result.name!r} in {cwd_relative} "
@@ -34,6 +38,10 @@ def created(result: CreateResult, cwd_relative: str) -> str:
         lines.append("Kept existing files (not overwritten): " + ", ".join(result.kept))
     if result.env and result.env.generated:
         lines.append("Generated secrets in .env (git-ignored): " + ", ".join(result.env.generated))
+    if result.certs:
+        names = ", ".join(rel.rsplit("/", 1)[-1] for rel in result.certs)
+        lines.append(f"Copied CA certificates into docker/certs/ (trusted by the image build): {names}")
+    lines += [f"note: {note}" for note in result.notes]
     lines.append("")
     lines.append("Next:")
     if cwd_relative not in (".", ""):
@@ -113,4 +121,22 @@ def up_summary(result: UpResult) -> str:
     if result.proxy is not None:  # the shared proxy runs (devstack proxy)
         lines.append("Proxy: " + (" ".join(result.proxy.urls) or str(result.proxy.note)))
     lines.append(f"{result.project} is up ({result.seconds:.1f} s).")
+    return "\n".join(lines)
+
+
+def config_table(values: Sequence[Value], path: Path, problems: Sequence[str]) -> str:
+    """`devstack config`: each key, its effective value, and where that value came from."""
+    rows = [("KEY", "VALUE", "FROM")]
+    for v in values:
+        shown = "-" if v.value is None else str(v.value)
+        rows.append((v.key, shown, f"{v.source} ({v.where})" if v.where else v.source))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}".rstrip() for r in rows]
+    state = "" if path.is_file() else " (not created yet: `devstack config set KEY VALUE` creates it)"
+    lines += [
+        "",
+        f"User config file: {path}{state}",
+        "Precedence: flag > environment (DEVSTACK_*) > project (x-devstack.config) > user file > built-in.",
+    ]
+    lines += [f"warning: {problem}" for problem in problems]
     return "\n".join(lines)
