@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from devstack.lifecycle import Event
     from devstack.project import Project
+    from devstack.terminal import View
 
 
 class _Options:
@@ -195,6 +196,33 @@ def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     from devstack.project import Project
 
     return Project.load(files=files, name=project_name)
+
+
+def progress_options(verbose_flags: tuple[str, ...] = ("-v", "--verbose")) -> Callable[..., Any]:
+    """--progress MODE, -q/--quiet and --verbose for commands that show progress (open_view)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if verbose_flags:
+            fn = click.option(
+                *verbose_flags, "verbose", is_flag=True, help="Show Compose's full output (build logs too)."
+            )(fn)
+        fn = click.option("-q", "--quiet", is_flag=True, help="No progress; only the result and errors.")(fn)
+        return click.option(
+            "--progress",
+            type=click.Choice(["auto", "live", "plain", "quiet"]),
+            help="live: a line per service, redrawn; plain: a line per change (default: auto, "
+            "live on a terminal; setting `progress`).",
+        )(fn)
+
+    return decorate
+
+
+def open_view(progress: str | None, quiet: bool, *, as_json: bool = False, verbose: bool = False) -> View:
+    """The progress view a command draws in (a context manager; the library calls it with Events)."""
+    from devstack import config, terminal
+
+    requested = "quiet" if quiet else config.Config().get("progress", progress, "--progress").value
+    return terminal.open_view(terminal.choose(requested, as_json=as_json, verbose=verbose))
 
 
 def _progress(as_json: bool) -> Callable[[Event], None]:
@@ -458,6 +486,7 @@ def proxy() -> None:
 @click.option("--grace", default=30.0, show_default=True, help="Seconds a lost engine's routes are kept.")
 @click.option("--projects", default="*", show_default=True, help="Route only projects matching this pattern.")
 @_proxy_name
+@progress_options(verbose_flags=())
 def proxy_start(
     port: int | None,
     listen: str,
@@ -468,6 +497,8 @@ def proxy_start(
     grace: float,
     projects: str,
     name: str,
+    progress: str | None,
+    quiet: bool,
 ) -> None:
     """Start the proxy (nginx + a watcher container); it keeps running after the terminal closes."""
     from devstack import config
@@ -478,7 +509,8 @@ def proxy_start(
     port = user.get("proxy.port", flag=port, flag_name="--port").value
     domain = user.get("proxy.domain", flag=domain, flag_name="--domain").value
     options = control.StartOptions(port, listen, domain, engines, api, token, grace, projects, name)
-    result = control.start(options, progress=lambda line: click.echo(line, err=True))
+    with open_view(progress, quiet) as view:
+        result = control.start(options, progress=view.step)
     click.echo(proxy_report.started_text(result))
 
 
