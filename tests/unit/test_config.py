@@ -100,7 +100,9 @@ def test_invalid_toml_is_a_usage_error_with_the_line(user_file, run):
 
 
 def test_answers_for_new_stack_specific_beats_generic_and_environment_beats_file(user_file, monkeypatch):
-    user_file.write_text('[new.answers]\ndb = "mysql"\nweb_port = 8081\n[new.answers.drupal]\ndb = "mariadb"\n')
+    user_file.write_text(
+        '[new.answers]\ndb = "mysql"\nweb_port = 8081\n[new.answers.drupal]\ndb = "mariadb"\n'
+    )
     answers = Config().answers("drupal", ["db", "web_port", "db_name"])
     assert {k: v.value for k, v in answers.items()} == {"db": "mariadb", "web_port": "8081"}
     assert answers["db"].key == "new.answers.drupal.db"
@@ -129,7 +131,7 @@ def test_set_refuses_unknown_keys_and_bad_values(user_file, run):
 
 
 def test_devstack_config_shows_each_value_and_where_it_came_from(user_file, run, monkeypatch, tmp_path):
-    user_file.write_text("[proxy]\ndomain = \"test\"\nprot = 1\n")
+    user_file.write_text('[proxy]\ndomain = "test"\nprot = 1\n')
     monkeypatch.setenv("DEVSTACK_PROXY_PORT", "8088")
     monkeypatch.chdir(tmp_path)  # no project here
     result = run("config")
@@ -177,7 +179,9 @@ def test_new_takes_default_answers_and_certificates_from_the_config(user_file, r
     assert "mariadb:11.8" in (target / "docker-compose.yml").read_text()  # --set wins
     assert "WEB_PORT=9123" in (target / ".env").read_text()  # environment
     assert (target / "docker/certs/corp.crt").read_text() == pem
-    assert not (target / "docker/certs/binary.crt").exists() and not (target / "docker/certs/notes.txt").exists()
+    assert (
+        not (target / "docker/certs/binary.crt").exists() and not (target / "docker/certs/notes.txt").exists()
+    )
     assert "corp.crt" in result.out and "binary.crt: not copied (not a PEM certificate" in result.out
 
 

@@ -57,7 +57,7 @@ V2_BUILD_FAILS = """\
 #7 0.828 line 1
 #7 0.830 line 2
 #7 0.830 to-stderr
-#7 ERROR: process "/bin/sh -c for i in 1 2 3; do echo line $i; done; exit 3" did not complete successfully: exit code: 3
+#7 ERROR: process "/bin/sh -c for i in 1 2 3; do echo line $i; done" did not complete successfully: exit code: 3
 ------
  > [web stage-1 2/2] RUN for i in 1 2 3; do echo line $i; done; exit 3:
 0.828 line 1
@@ -117,8 +117,17 @@ def test_v2_output_becomes_one_state_per_service():
     built = next(e for e in events if e.state == "built")
     assert built.service == "web" and "(3 steps, 1 cached)" in built.message  # stages together
     steps = [e.detail for e in events if e.service == "web" and e.detail]
-    assert steps[:2] == ["step 1/2: FROM docker.io/devstack-test/busybox:latest", "step 2/2: RUN echo base > /b.txt"]
-    assert [s for s, _ in service_events(events, "db")] == ["creating", "created", "starting", "health", "failed"]
+    assert steps[:2] == [
+        "step 1/2: FROM docker.io/devstack-test/busybox:latest",
+        "step 2/2: RUN echo base > /b.txt",
+    ]
+    assert [s for s, _ in service_events(events, "db")] == [
+        "creating",
+        "created",
+        "starting",
+        "health",
+        "failed",
+    ]
     assert [s for s, _ in service_events(events, "cache")] == ["creating", "created", "starting"]
     assert "dependency failed to start: container termprobe-db-1 is unhealthy" in board.other
     raw = [e.message for e in events if e.kind == "compose"]
@@ -229,7 +238,11 @@ def test_looks_at_the_engine_move_services_forward_never_back():
 def test_down_states_from_v2_output():
     events: list[Event] = []
     board = Board("proj", ["db"], events.append, container_names={"custom-name": "db"})
-    for line in (" Container custom-name  Stopping", " Container custom-name  Stopped", " Container custom-name  Removed"):
+    for line in (
+        " Container custom-name  Stopping",
+        " Container custom-name  Stopped",
+        " Container custom-name  Removed",
+    ):
         board.compose_line(line)
     assert [s for s, _ in service_events(events, "db")] == ["stopping", "stopped", "removed"]
 
