@@ -57,7 +57,7 @@ V2_BUILD_FAILS = """\
 #7 0.828 line 1
 #7 0.830 line 2
 #7 0.830 to-stderr
-#7 ERROR: process "/bin/sh -c for i in 1 2 3; do echo line $i; done" did not complete successfully: exit code: 3
+#7 ERROR: process "/bin/sh -c for i in 1 2 3; do echo $i; done" did not complete successfully: exit code: 3
 ------
  > [web stage-1 2/2] RUN for i in 1 2 3; do echo line $i; done; exit 3:
 0.828 line 1
