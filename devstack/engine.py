@@ -121,6 +121,47 @@ def quick_ping(timeout: float = 3.0) -> None:
         raise EngineUnavailable(f"the Docker engine on {path} answered {answer[:40]!r}")
 
 
+def socket_owned_by_current_user(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the engine's local socket belongs to this (non-root) user: a stat, no request.
+
+    True for rootless Docker and Podman and for Docker Desktop, whose daemons run as the user;
+    also for a rootful socket someone chowned, which `container_root_is_host_user` tells apart.
+    """
+    if not hasattr(os, "getuid") or os.getuid() == 0:
+        return False
+    host = docker_host(environ)
+    if not host.startswith("unix://"):
+        return False
+    try:
+        return os.stat(host[len("unix://") :]).st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def container_root_is_host_user() -> bool:
+    """Whether root in a container is the invoking user on the host (asks the engine's /info).
+
+    Rootless engines say `name=rootless` in SecurityOptions; Docker Desktop maps container root
+    to the user who runs it. False when the engine cannot be asked.
+    """
+    try:
+        status, body = _local_get("/info")
+        data = json.loads(body) if status == 200 else {}
+    except _NotLocal:
+        try:
+            data = info()
+        except EngineUnavailable:
+            return False
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    options = data.get("SecurityOptions") or []
+    if any("name=rootless" in str(option).split(",") for option in options):
+        return True
+    return "docker desktop" in str(data.get("OperatingSystem") or "").lower()
+
+
 def client() -> docker.DockerClient:
     """A connected client; raises EngineUnavailable with the reason when there is none."""
     global _client

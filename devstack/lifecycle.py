@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack import envfile
+from devstack import envfile, ownership
 from devstack.checks import Finding, Severity, has_errors
 from devstack.compose import ComposeBinary, ComposeRunner
 from devstack.errors import (
@@ -217,6 +217,9 @@ def up(
     model = result.model or {}
     wanted = _with_dependencies(model, services) if services else set(model.get("services") or {})
 
+    # Bind-mount sources made by the user now, or Docker makes them, owned by root.
+    for note in ownership.prepare_bind_mounts(project, model).warnings():
+        progress(Event("warning", note))
     up_wall = time.time()
     watcher = _Watcher(project.name, started)
     watcher.start()
@@ -475,4 +478,3 @@ def status(project: Project) -> list[ServiceStatus]:
     from devstack import engine
 
     return [_status(c, None) for c in engine.project_containers(project.name)]
-
