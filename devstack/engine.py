@@ -279,6 +279,30 @@ def project_containers(project: str) -> list[ContainerInfo]:
     return _project_containers_sdk(project)
 
 
+def service_states(project: str, service: str) -> list[str]:
+    """States (running, exited, ...) of one Compose service's containers: one request, no inspect."""
+    from urllib.parse import quote
+
+    labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
+    try:
+        status, body = _local_get(f"/containers/json?all=1&filters={quote(json.dumps({'label': labels}))}")
+    except _NotLocal:
+        try:
+            found = client().api.containers(all=True, filters={"label": labels})
+        except _sdk_errors() as exc:
+            raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+        return [str(c.get("State", "")) for c in found]
+    except OSError:
+        quick_ping()  # says precisely why (no socket, permission, not answering)
+        raise EngineUnavailable("the Docker engine is not reachable", hint=_hint(Exception())) from None
+    if status != 200:
+        raise EngineUnavailable(f"the Docker engine answered HTTP {status} to a container listing")
+    try:
+        return [str(c.get("State", "")) for c in json.loads(body)]
+    except (ValueError, AttributeError) as exc:
+        raise EngineUnavailable(f"the Docker engine answered a container listing with {exc}") from None
+
+
 def _project_containers_local(project: str) -> list[ContainerInfo]:
     from urllib.parse import quote
 
