@@ -277,8 +277,8 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     from devstack import envfile
 
     project = _project(files, project_name)
-    result = envfile.sync(project.root)
-    if not (project.root / ".env.example").is_file():
+    result = envfile.sync(project.root, compose_files=project.files)
+    if not (project.root / ".env.example").is_file() and not result.changed:
         click.echo("No .env.example here: nothing to do.")
     elif result.created:
         click.echo(
@@ -292,6 +292,9 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
         )
     else:
         click.echo(".env already has every key of .env.example.")
+    for key, before, after in result.updated:
+        why = f" ({result.host_user.reason})" if result.host_user else ""
+        click.echo(f"Updated {key} in .env: {before or '(empty)'} -> {after}{why}.")
 
 
 # -- devstack run: the project's tools (x-devstack.tools) -------------------------------------

@@ -14,7 +14,9 @@ tool's name; `workdir` defaults to the container's working directory. A tool run
 Reading the block is fast: the compose files are parsed here (libyaml when available) and the
 blocks merged as Compose merges them (mappings key by key, later files win). Compose's own model
 (`config --format json`) is asked only when that could differ: a tool field that interpolates a
-variable, an `include:`, or YAML that only Compose reads (custom tags such as `!reset`).
+variable, an `include:`, or YAML that only Compose reads (custom tags such as `!reset`). What the
+files said is kept in the user's cache directory, keyed by the files' paths, sizes and mtimes,
+so a `devstack run` on unchanged files does not even import the YAML parser.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from devstack.errors import DevstackError, UsageError
@@ -69,10 +72,17 @@ class _NeedsCompose(Exception):
 
 def declared(project: Project) -> Declared:
     """The project's tools: from its compose files, or from Compose when only it can tell."""
+    key = _cache_key(project)
+    cached = _cache_read(key) if key else None
+    if cached is not None:
+        return cached
     try:
-        return _from_files(project)
+        found = _from_files(project)
     except _NeedsCompose:
         return _from_compose(project)
+    if key:
+        _cache_write(key, found)
+    return found
 
 
 def find(project: Project, name: str) -> Tool:
@@ -176,6 +186,73 @@ def _from_compose(project: Project) -> Declared:
     services = model.get("services")
     names = frozenset(str(s) for s in services) if isinstance(services, dict) else frozenset()
     return Declared(_parse((block or {}).get("tools"), source), names, source)
+
+
+def _cache_key(project: Project) -> list[list[Any]] | None:
+    import os
+
+    key: list[list[Any]] = []
+    for path in project.files:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key.append([str(path), stat.st_mtime_ns, stat.st_size])
+    return key
+
+
+def _cache_path(key: list[list[Any]]) -> Path:
+    import os
+    import zlib
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    names = "\0".join(str(entry[0]) for entry in key).encode("utf-8", "surrogateescape")
+    return Path(base, "devstack", "tools", f"{zlib.crc32(names):08x}{zlib.adler32(names):08x}.json")
+
+
+def _cache_read(key: list[list[Any]]) -> Declared | None:
+    import json
+
+    try:
+        data = json.loads(_cache_path(key).read_text("utf-8"))
+        if data.get("version") != _CACHE_VERSION or data.get("key") != key:
+            return None
+        tools = {
+            name: Tool(name, t["service"], tuple(t["command"]), t["workdir"], t["description"])
+            for name, t in data["tools"].items()
+        }
+        return Declared(tools, frozenset(data["services"]), str(data["source"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no cache, or one from another version: read the files
+
+
+def _cache_write(key: list[list[Any]], found: Declared) -> None:
+    import json
+    import os
+    import tempfile
+
+    data = {
+        "version": _CACHE_VERSION,
+        "key": key,
+        "tools": {name: tool.to_dict() for name, tool in found.tools.items()},
+        "services": sorted(found.services),
+        "source": found.source,
+    }
+    path = _cache_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError:
+        return  # a read-only home: no cache, no harm
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+
+
+_CACHE_VERSION = 1
 
 
 def _merged(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -221,3 +221,16 @@ def test_socket_owner_decides_and_info_confirms(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "_local_get", down)
     assert not engine.container_root_is_host_user()
     server.close()
+
+
+def test_env_sync_command_reports_host_user(run, tmp_path, monkeypatch):
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_WITH_USER)
+    (tmp_path / ".env").write_text("HOST_UID=999999\nHOST_GID=999999\n")
+    monkeypatch.chdir(tmp_path)
+    wanted = envfile.host_user()
+    result = run("env", "sync")
+    assert result.exit_code == 0, result.err
+    assert f"Updated HOST_UID in .env: 999999 -> {wanted.uid} ({wanted.reason})." in result.out
+    assert dotenv_values(tmp_path / ".env")["HOST_GID"] == str(wanted.gid)
+    again = run("env", "sync")
+    assert "Updated" not in again.out

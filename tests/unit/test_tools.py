@@ -27,6 +27,13 @@ services:
 """
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """The tools cache goes to a directory of the test's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Project:
     (tmp_path / "docker-compose.yml").write_text(COMPOSE)
@@ -50,6 +57,31 @@ def test_reads_tools_from_the_compose_file(project, no_compose):
     assert found.tools["psql"].command == ("psql", "-U", "app", "--no-psqlrc")  # a string is split
     assert found.services == {"app", "db"}
     no_compose.assert_not_called()
+
+
+def test_unchanged_files_are_read_from_the_cache(project, own_cache, mocker):
+    first = tools.declared(project)
+    assert list((own_cache / "devstack" / "tools").glob("*.json"))
+    parse = mocker.patch.object(tools, "_from_files", side_effect=AssertionError("parsed again"))
+    assert tools.declared(project) == first
+    parse.assert_not_called()
+    # A changed file is read again.
+    mocker.stopall()
+    (project.root / "docker-compose.yml").write_text(COMPOSE.replace("Node packages", "Node.js packages"))
+    assert tools.declared(project).tools["npm"].description == "Node.js packages"
+
+
+def test_a_broken_or_foreign_cache_is_ignored(project, own_cache):
+    tools.declared(project)
+    (cached,) = (own_cache / "devstack" / "tools").glob("*.json")
+    for text in ("not json", '{"version": 1}', '{"version": 99, "key": []}', "[]"):
+        cached.write_text(text)
+        assert tools.declared(project).tools["npm"].workdir == "/app"
+
+
+def test_an_unwritable_cache_is_no_error(project, own_cache):
+    own_cache.write_text("a file where the cache directory would go")
+    assert "npm" in tools.declared(project).tools
 
 
 def test_override_files_merge_like_compose(tmp_path, no_compose):
