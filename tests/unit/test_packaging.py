@@ -73,3 +73,25 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / "docker-compose.yml").is_file()
     assert (target / "src/web/index.php").is_file()
     assert (target / ".env").is_file()
+
+
+@pytest.mark.parametrize(
+    ("stack", "files"),
+    [
+        (
+            "django",
+            ["src/pages/templates/pages/index.html", "src/pages/migrations/0001_initial.py", ".dockerignore"],
+        ),
+        ("node", ["src/package-lock.json", "src/test/app.test.js", "docker/start", ".dockerignore"]),
+    ],
+)
+def test_wheel_contains_the_app_stacks(wheel, stack, files):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    base = f"devstack/templates/{stack}/"
+    assert base + "cookiecutter.json" in names
+    for rel in files:
+        assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
+    if stack == "node":
+        info = archive.getinfo(f"{base}{{{{cookiecutter.project_name}}}}/docker/start")
+        assert (info.external_attr >> 16) & 0o111, "the entrypoint must stay executable"
