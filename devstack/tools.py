@@ -166,11 +166,10 @@ def _from_files(project: Project) -> Declared:
                 hint="write it as `x-devstack:` followed by indented keys (stack, web, tools)",
             )
         block = _merged(block, extension)
-    source = project.files[0].name if len(project.files) == 1 else "the compose files"
-    tools = _parse(block.get("tools"), source)
-    if any(_interpolates(tool) for tool in tools.values()):
+    if _interpolates(block.get("tools")):
         raise _NeedsCompose
-    return Declared(tools, frozenset(services), source)
+    source = project.files[0].name if len(project.files) == 1 else "the compose files"
+    return Declared(_parse(block.get("tools"), source), frozenset(services), source)
 
 
 def _from_compose(project: Project) -> Declared:
@@ -318,5 +317,19 @@ def _tool(name: str, spec: Any, where: str) -> Tool:
     return Tool(name, service, tuple(str(part) for part in command), workdir, str(description or ""))
 
 
-def _interpolates(tool: Tool) -> bool:
-    return any("$" in text for text in (tool.service, tool.workdir or "", *tool.command))
+def _interpolates(raw: Any) -> bool:
+    """Whether a tool's fields, as written, use `$` (a variable, or `$$`): Compose resolves those.
+
+    Looks only at the fields a tool has (never walks anything else, so an alias bomb costs nothing).
+    """
+    if not isinstance(raw, dict):
+        return False
+    for spec in raw.values():
+        if not isinstance(spec, dict):
+            continue
+        for key in ("service", "workdir", "command"):
+            value = spec.get(key)
+            parts = value if isinstance(value, list) else [value]
+            if any(isinstance(part, str) and "$" in part for part in parts):
+                return True
+    return False

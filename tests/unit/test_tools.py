@@ -272,3 +272,12 @@ def test_service_states_asks_the_engine_once(mocker):
     assert engine.service_states("proj", "app") == ["running", "exited"]
     assert len(calls) == 1
     assert "com.docker.compose.service%3Dapp" in calls[0] and "all=1" in calls[0]
+
+
+def test_a_variable_in_a_field_that_is_checked_goes_to_compose(tmp_path, mocker):
+    """`workdir: ${DIR:-/app}` is not an absolute path until Compose interpolates it."""
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE.replace("workdir: /app", 'workdir: "${DIR:-/app}"'))
+    model = {"x-devstack": {"tools": {"npm": {"service": "app", "workdir": "/app"}}}, "services": {"app": {}}}
+    config = mocker.patch.object(ComposeRunner, "config", return_value=model)
+    assert tools.declared(Project.load(tmp_path, env={})).tools["npm"].workdir == "/app"
+    config.assert_called_once()
