@@ -54,7 +54,9 @@ def run(project_dir: Path | None = None) -> list[Finding]:
             )
         else:
             findings.append(
-                Finding("DS700", Severity.INFO, f"Compose {compose.version_of(binary)} ({binary.name})")
+                Finding(
+                    "DS700", Severity.INFO, f"Compose {compose.version_of(binary)} ({binary.name})"
+                )
             )
     except ComposeNotFound as exc:
         findings.append(Finding("DS703", Severity.ERROR, exc.message, hint=exc.hint))

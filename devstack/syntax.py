@@ -153,7 +153,8 @@ def _short_port(text: str) -> list[PortBinding]:
         if len(parts) > 3:
             if _is_ip(":".join(parts[:-2])):
                 raise SyntaxProblem(
-                    f"{text!r}: an IPv6 address in a port mapping needs brackets, e.g. [::1]:8080:80"
+                    f"{text!r}: an IPv6 address in a port mapping needs brackets, "
+                    "e.g. [::1]:8080:80"
                 )
             raise SyntaxProblem(f"{text!r} is not [IP:]HOST:CONTAINER")
         if len(parts) == 3:

@@ -209,7 +209,8 @@ def _holder(ctx: Context, port: int, protocol: str) -> str | None:
         if any(c.project == ctx.project.name for c in containers):
             return None
         return ", ".join(
-            f"container {c.container}" + (f" (project {c.project}, service {c.service})" if c.project else "")
+            f"container {c.container}"
+            + (f" (project {c.project}, service {c.service})" if c.project else "")
             for c in containers
         )
     processes = list(processes_holding(port, protocol))

@@ -17,35 +17,18 @@ def publish(project: str, port: int) -> str:
     """A busybox httpd publishing 127.0.0.1:port, labelled as a container of `project`."""
     name = f"{project}-web-{uuid.uuid4().hex[:6]}"
     subprocess.run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            f"{PROJECT_LABEL}={project}",
-            "--label",
-            "com.docker.compose.service=web",
-            "-p",
-            f"127.0.0.1:{port}:80",
-            BUSYBOX_IMAGE,
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        ["docker", "run", "-d", "--name", name, "--label", f"{PROJECT_LABEL}={project}",
+         "--label", "com.docker.compose.service=web", "-p", f"127.0.0.1:{port}:80",
+         BUSYBOX_IMAGE, "httpd", "-f", "-p", "80"],
+        check=True, capture_output=True, text=True, timeout=60,
     )
     return name
 
 
 def project_on(tmp_path, name: str, port: int) -> Project:
     (tmp_path / "compose.yaml").write_text(
-        f"name: {name}\nservices:\n  web:\n    image: {BUSYBOX_IMAGE}\n    ports: ['127.0.0.1:{port}:80']\n"
+        f"name: {name}\nservices:\n  web:\n    image: {BUSYBOX_IMAGE}\n"
+        f"    ports: ['127.0.0.1:{port}:80']\n"
     )
     return Project.load(tmp_path, env={"PATH": "/usr/bin:/bin:/usr/local/bin"})
 

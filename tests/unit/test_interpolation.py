@@ -94,12 +94,8 @@ def test_evaluate(text, value, missing):
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [
-        ("${U:?set U please}", "set U please"),
-        ("${E:?}", ""),
-        ("${U?x-y}", "x-y"),
-        ("${A:+${U:?inner}}", "inner"),
-    ],
+    [("${U:?set U please}", "set U please"), ("${E:?}", ""), ("${U?x-y}", "x-y"),
+     ("${A:+${U:?inner}}", "inner")],
 )
 def test_required(text, reason):
     with pytest.raises(MissingRequired) as exc:
@@ -133,41 +129,17 @@ def test_substitute_is_lenient_about_unset():
 
 # Differential test: the same strings through `docker compose config`.
 DIFF = [
-    "plain",
-    "$A$B",
-    "${A}_${B}",
-    "x$$y",
-    "$$$A",
-    "a $ b",
-    "end$",
-    "$1x",
-    "${A:+alt}",
-    "${U:+alt}",
-    "${A:-${B:-${U:-deep}}}",
-    "${U:-a}b}",
-    "${U-}x",
-    "${U:-a:b}",
-    "${E:-d}",
-    "${E-d}",
-    "${E:+x}",
-    "${E+x}",
-    "${A-b-c}",
-    "${U:-x?y}",
-    "${U:-{}}",
-    "${U:-a}}",
-    "${U:-${A}x}",
-    "${U:-x}${U:-y}",
-    "${U:-$$}",
-    "pre${A}post$B.x",
-    "${_x:-u}",
+    "plain", "$A$B", "${A}_${B}", "x$$y", "$$$A", "a $ b", "end$", "$1x", "${A:+alt}",
+    "${U:+alt}", "${A:-${B:-${U:-deep}}}", "${U:-a}b}", "${U-}x", "${U:-a:b}", "${E:-d}",
+    "${E-d}", "${E:+x}", "${E+x}", "${A-b-c}", "${U:-x?y}", "${U:-{}}", "${U:-a}}",
+    "${U:-${A}x}", "${U:-x}${U:-y}", "${U:-$$}", "pre${A}post$B.x", "${_x:-u}",
 ]
 
 
 def test_agrees_with_compose(tmp_path):
-    if (
-        not shutil.which("docker")
-        or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0
-    ):
+    if not shutil.which("docker") or subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, check=False
+    ).returncode != 0:
         if os.environ.get("CI"):
             pytest.fail("Compose v2 is missing under CI")
         pytest.skip("Compose v2 is not installed")
@@ -178,11 +150,7 @@ def test_agrees_with_compose(tmp_path):
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **ENV}
     proc = subprocess.run(
         ["docker", "compose", "config", "--format", "json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     )
     theirs = json.loads(proc.stdout)["services"]["s"]["environment"]
     for key, text in environment.items():

@@ -19,10 +19,8 @@ def build(tmp_path: Path, files: dict[str, str], env: dict[str, str] | None = No
 
 
 def test_override_file_merge_rules(tmp_path):
-    merged, problems = build(
-        tmp_path,
-        {
-            "compose.yaml": """
+    merged, problems = build(tmp_path, {
+        "compose.yaml": """
             services:
               web:
                 image: a
@@ -35,7 +33,7 @@ def test_override_file_merge_rules(tmp_path):
               db: {image: postgres}
             volumes: {data: {}}
         """,
-            "compose.override.yaml": """
+        "compose.override.yaml": """
             services:
               web:
                 image: b
@@ -47,8 +45,7 @@ def test_override_file_merge_rules(tmp_path):
                 labels: {y: "2"}
               cache: {image: redis}
         """,
-        },
-    )
+    })
     assert problems == []
     web = merged["services"]["web"]
     assert web["image"] == "b"
@@ -56,9 +53,7 @@ def test_override_file_merge_rules(tmp_path):
     assert web["environment"] == {"A": "1", "B": "3", "C": "4"}
     assert [p["published"] for p in web["ports"]] == ["8080", "9229"]  # the same port once
     assert [(v["source"], v["target"]) for v in web["volumes"]] == [
-        (str(tmp_path / "other"), "/app"),
-        ("data", "/data"),
-    ]  # merged by target
+        (str(tmp_path / "other"), "/app"), ("data", "/data")]  # merged by target
     assert web["depends_on"] == {
         "db": {"condition": "service_started", "required": True},
         "cache": {"condition": "service_healthy", "required": True},
@@ -67,25 +62,20 @@ def test_override_file_merge_rules(tmp_path):
 
 
 def test_reset_and_override_tags(tmp_path):
-    merged, _ = build(
-        tmp_path,
-        {
-            "compose.yaml": "services:\n  web:\n    image: a\n    ports: ['80:80']\n"
-            "    environment: {A: '1', B: '2'}\n",
-            "compose.override.yaml": "services:\n  web:\n    ports: !override ['81:80']\n"
-            "    environment: {B: !reset null}\n",
-        },
-    )
+    merged, _ = build(tmp_path, {
+        "compose.yaml": "services:\n  web:\n    image: a\n    ports: ['80:80']\n"
+                        "    environment: {A: '1', B: '2'}\n",
+        "compose.override.yaml": "services:\n  web:\n    ports: !override ['81:80']\n"
+                                 "    environment: {B: !reset null}\n",
+    })
     web = merged["services"]["web"]
     assert [p["published"] for p in web["ports"]] == ["81"]
     assert web["environment"] == {"A": "1"}
 
 
 def test_extends_same_file_other_file_and_relative_paths(tmp_path):
-    merged, problems = build(
-        tmp_path,
-        {
-            "common/base.yml": """
+    merged, problems = build(tmp_path, {
+        "common/base.yml": """
             services:
               base:
                 build: ./app
@@ -93,8 +83,8 @@ def test_extends_same_file_other_file_and_relative_paths(tmp_path):
                 environment: {FROM_BASE: "yes"}
                 volumes: ["./conf:/conf"]
         """,
-            "common/base.env": "FROM_FILE=1\n",
-            "compose.yaml": """
+        "common/base.env": "FROM_FILE=1\n",
+        "compose.yaml": """
             services:
               web:
                 extends: {file: common/base.yml, service: base}
@@ -103,8 +93,7 @@ def test_extends_same_file_other_file_and_relative_paths(tmp_path):
                 extends: web
                 command: [work]
         """,
-        },
-    )
+    })
     assert problems == []
     for name in ("web", "worker"):
         service = merged["services"][name]
@@ -115,18 +104,15 @@ def test_extends_same_file_other_file_and_relative_paths(tmp_path):
 
 
 def test_extends_problems(tmp_path):
-    _, problems = build(
-        tmp_path,
-        {
-            "compose.yaml": """
+    _, problems = build(tmp_path, {
+        "compose.yaml": """
             services:
               a: {extends: b}
               b: {extends: a}
               c: {extends: nothere}
               d: {extends: {file: missing.yml, service: x}}
         """,
-        },
-    )
+    })
     kinds = sorted({(p.kind, p.service) for p in problems})
     assert ("loop", "a") in kinds or ("loop", "b") in kinds
     assert ("service", "c") in kinds
@@ -134,10 +120,8 @@ def test_extends_problems(tmp_path):
 
 
 def test_interpolation_and_normalisation(tmp_path):
-    merged, _ = build(
-        tmp_path,
-        {
-            "compose.yaml": """
+    merged, _ = build(tmp_path, {
+        "compose.yaml": """
             services:
               web:
                 image: "app:${TAG:-latest}"
@@ -150,24 +134,16 @@ def test_interpolation_and_normalisation(tmp_path):
                 volumes_from: [db]
               db: {image: postgres}
         """,
-        },
-        env={"SET": "s", "FROM_ENV": "e", "PORT": "8080"},
-    )
+    }, env={"SET": "s", "FROM_ENV": "e", "PORT": "8080"})
     web = merged["services"]["web"]
     assert web["image"] == "app:latest"
-    assert web["build"] == {
-        "context": str(tmp_path),
-        "dockerfile": "Dockerfile",
-        "args": {"SET": "s", "FIXED": "1"},
-    }
+    assert web["build"] == {"context": str(tmp_path), "dockerfile": "Dockerfile",
+                            "args": {"SET": "s", "FIXED": "1"}}
     assert web["environment"] == {"FROM_ENV": "e", "LITERAL": "$HOME"}
     assert [(p.get("host_ip"), p.get("published"), p["target"]) for p in web["ports"]] == [
-        (None, "8080", 80),
-        (None, "8000", 9000),
-        (None, "8001", 9001),
-        ("::1", None, 81),
-    ]
-    assert web["depends_on"] == {"db": {"condition": "service_started", "restart": True, "required": True}}
+        (None, "8080", 80), (None, "8000", 9000), (None, "8001", 9001), ("::1", None, 81)]
+    assert web["depends_on"] == {"db": {"condition": "service_started", "restart": True,
+                                        "required": True}}
 
 
 def test_active_model_filters_profiles():

@@ -38,9 +38,8 @@ def codes(found: list[Finding]) -> list[str]:
 def compose_v2() -> list[str] | None:
     """`docker compose` when the v2 plugin answers; skip (or fail under CI) otherwise."""
     if shutil.which("docker"):
-        proc = subprocess.run(
-            ["docker", "compose", "version", "--short"], capture_output=True, text=True, check=False
-        )
+        proc = subprocess.run(["docker", "compose", "version", "--short"],
+                              capture_output=True, text=True, check=False)
         if proc.returncode == 0 and not proc.stdout.strip().lstrip("v").startswith("1."):
             return ["docker", "compose"]
     if os.environ.get("CI"):

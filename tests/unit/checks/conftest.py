@@ -17,9 +17,8 @@ from devstack.project import Project
 def make_project(tmp_path: Path) -> Callable[..., Project]:
     """make_project({"compose.yaml": "...", ".env": "..."}, env={...}) -> Project."""
 
-    def make(
-        files: Mapping[str, str], env: Mapping[str, str] | None = None, compose_files: tuple[str, ...] = ()
-    ) -> Project:
+    def make(files: Mapping[str, str], env: Mapping[str, str] | None = None,
+             compose_files: tuple[str, ...] = ()) -> Project:
         root = tmp_path / "proj"
         root.mkdir(exist_ok=True)
         write_tree(root, files)
@@ -32,12 +31,8 @@ def make_project(tmp_path: Path) -> Callable[..., Project]:
 def findings(make_project: Callable[..., Project]) -> Callable[..., list[Finding]]:
     """findings(files, env=..., model=...) -> the static findings (fallback model by default)."""
 
-    def run(
-        files: Mapping[str, str],
-        env: Mapping[str, str] | None = None,
-        model: dict[str, Any] | None = None,
-        **kw: Any,
-    ) -> list[Finding]:
+    def run(files: Mapping[str, str], env: Mapping[str, str] | None = None,
+            model: dict[str, Any] | None = None, **kw: Any) -> list[Finding]:
         return static.run(make_project(files, env), model, **kw)
 
     return run

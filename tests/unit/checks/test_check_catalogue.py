@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_docs_are_generated_from_the_catalogue():
     doc = (ROOT / "docs" / "check-codes.md").read_text("utf-8")
-    assert doc == codes.markdown(), "docs/check-codes.md is stale: regenerate it as its header says"
+    assert doc == codes.markdown(), (
+        "docs/check-codes.md is stale: regenerate it as its header says"
+    )
 
 
 def test_every_code_used_in_devstack_is_catalogued():
@@ -40,6 +42,6 @@ def test_readme_documents_every_code():
     from devstack.checks import codes
 
     readme = (ROOT / "README.md").read_text("utf-8")
-    section = readme[readme.index("<!-- codes:start -->") : readme.index("<!-- codes:end -->")]
+    section = readme[readme.index("<!-- codes:start -->"):readme.index("<!-- codes:end -->")]
     for code in codes.CODES:
         assert f"| {code.code} |" in section, f"{code.code} is missing from the README"

@@ -49,7 +49,8 @@ def test_free_port_and_other_address_are_clean(findings, listening):
 
 
 def test_variable_named_in_the_hint(findings, listening):
-    found = findings(compose("      - '127.0.0.1:${WEB_PORT:-8080}:80'\n"), env={"WEB_PORT": str(listening)})
+    found = findings(compose("      - '127.0.0.1:${WEB_PORT:-8080}:80'\n"),
+                     env={"WEB_PORT": str(listening)})
     (taken,) = [f for f in found if f.code == "DS402"]
     assert "set WEB_PORT in .env" in taken.hint
 
@@ -70,7 +71,8 @@ def test_another_projects_container_is_named(findings, listening, monkeypatch):
         "devstack.engine.containers_publishing",
         lambda port, protocol="tcp": [PortHolder("shop-web-1", "shop", "web")],
     )
-    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n")) if f.code == "DS402"]
+    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n"))
+                if f.code == "DS402"]
     assert "container shop-web-1 (project shop, service web)" in taken.message
 
 
@@ -81,7 +83,8 @@ def test_engine_down_still_reports_the_proxy(findings, listening, monkeypatch):
         raise EngineUnavailable("down")
 
     monkeypatch.setattr("devstack.engine.containers_publishing", down)
-    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n")) if f.code == "DS402"]
+    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n"))
+                if f.code == "DS402"]
     assert "docker-proxy (pid 7)" in taken.message
 
 
@@ -91,9 +94,7 @@ def test_pick_any_range_needs_one_free_port(findings, listening):
 
 
 def test_ranges_and_udp_duplicates(findings):
-    found = findings(
-        {
-            "compose.yaml": """\
+    found = findings({"compose.yaml": """\
 services:
   a:
     image: a
@@ -101,9 +102,7 @@ services:
   b:
     image: b
     ports: ["127.0.0.1:28102:53/udp"]
-"""
-        }
-    )
+"""})
     dup = [f for f in found if f.code == "DS401"]
     assert [f.message for f in dup] == ["host port 28102/udp is published by both a and b"]
     assert dup[0].location == "compose.yaml:7"

@@ -27,23 +27,9 @@ def test_hot_path_imports_neither_the_docker_sdk_nor_jsonschema(tmp_path):
     imports stay out."""
     target = tmp_path / "site"
     scaffold.create("drupal", target, settings={"web_port": "28901"})
-    model = {
-        "services": {
-            "web": {
-                "image": "x",
-                "ports": [
-                    {
-                        "mode": "ingress",
-                        "host_ip": "127.0.0.1",
-                        "target": 80,
-                        "published": "28901",
-                        "protocol": "tcp",
-                    }
-                ],
-            },
-            "db": {"image": "mariadb:11.8"},
-        }
-    }
+    model = {"services": {"web": {"image": "x", "ports": [
+        {"mode": "ingress", "host_ip": "127.0.0.1", "target": 80, "published": "28901",
+         "protocol": "tcp"}]}, "db": {"image": "mariadb:11.8"}}}
     script = textwrap.dedent(f"""
         import json, sys
         from pathlib import Path
@@ -71,12 +57,10 @@ def test_findings_are_ordered_errors_first_and_deduplicated():
 
 
 def test_context_where_prefers_the_file_that_defines_most(make_project):
-    project = make_project(
-        {
-            "compose.yaml": "services:\n  web:\n    image: a\n    ports:\n      - '80:80'\n",
-            "compose.override.yaml": "services:\n  web:\n    image: b\n",
-        }
-    )
+    project = make_project({
+        "compose.yaml": "services:\n  web:\n    image: a\n    ports:\n      - '80:80'\n",
+        "compose.override.yaml": "services:\n  web:\n    image: b\n",
+    })
     sources, _ = static.files.load_sources(project)
     ctx = static.Context.create(project, sources, None)
     assert ctx.where("web", "ports", 0) == "compose.yaml:5"

@@ -85,15 +85,14 @@ def comparable(model: dict[str, Any]) -> dict[str, Any]:
         out[name] = {
             "image": service.get("image"),
             "build": {k: build.get(k) for k in ("context", "dockerfile", "args", "target")}
-            if isinstance(build, dict)
-            else build,
+            if isinstance(build, dict) else build,
             "environment": {
                 k: v.replace("$$", "$") if isinstance(v, str) else v
                 for k, v in (service.get("environment") or {}).items()
             },
             "ports": sorted(
-                (p.get("host_ip", ""), str(p.get("published", "")), p.get("target"), p.get("protocol"))
-                for p in service.get("ports") or []
+                (p.get("host_ip", ""), str(p.get("published", "")), p.get("target"),
+                 p.get("protocol")) for p in service.get("ports") or []
             ),
             "volumes": [tuple(m) for _, m in syntax.mounts(service)],
             "depends_on": {k: v.get("condition") for k, v in (service.get("depends_on") or {}).items()},
@@ -121,7 +120,7 @@ def test_locations_point_at_the_line(tmp_path):
     root = tmp_path / "webapp"
     shutil.copytree(CORPUS / "webapp-stack", root)
     compose = root / "compose.yaml"
-    text = compose.read_text().replace('published: "${WEB_PORT:-27080}"', "published: 80808")
+    text = compose.read_text().replace("published: \"${WEB_PORT:-27080}\"", "published: 80808")
     text = text.replace("- ./db/init.sql:", "- ./db/missing.sql:")
     compose.write_text(text)
     project = Project.load(root, env=clean_env())
