@@ -175,7 +175,7 @@ def _from_files(project: Project) -> Declared:
 def _from_compose(project: Project) -> Declared:
     from devstack.compose import ComposeRunner
 
-    model = ComposeRunner(project).config()
+    model, _warnings = ComposeRunner(project).config()  # every profile's services count
     block = model.get("x-devstack")
     source = "Compose's merged model"
     if block is not None and not isinstance(block, dict):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.ownership import looks_like_file, prepare_bind_mounts
+from devstack.checks.paths import looks_like_file
+from devstack.ownership import prepare_bind_mounts
 from devstack.project import Project
 
 
@@ -39,7 +40,7 @@ def test_creates_missing_directories_as_the_invoking_user(tmp_path):
     }
     result = prepare_bind_mounts(project, model)
     assert (tmp_path / "data/db").is_dir() and (tmp_path / "src").is_dir()
-    assert result.created == [tmp_path / "data", tmp_path / "data/db", tmp_path / "src"]
+    assert result.created == [tmp_path / "data/db", tmp_path / "src"]  # the sources (parents made too)
     assert (tmp_path / "data/db").stat().st_uid == os.getuid()
     assert not (tmp_path / "cache").exists()
     assert result.warnings() == []
@@ -51,7 +52,7 @@ def test_short_syntax_from_compose_v1_and_relative_sources(tmp_path):
     result = prepare_bind_mounts(project, model)
     assert (tmp_path / "data/mysql").is_dir()
     assert not (tmp_path / "named").exists()
-    assert result.created[-1] == tmp_path / "data/mysql"
+    assert result.created == [tmp_path / "data/mysql"]
 
 
 def test_existing_sources_are_left_alone(tmp_path):
@@ -129,3 +130,15 @@ def test_no_model_no_work(tmp_path):
     project = project_at(tmp_path)
     assert prepare_bind_mounts(project, None).created == []
     assert prepare_bind_mounts(project, {"services": {"x": "not a mapping"}}).created == []
+
+
+def test_only_the_services_about_to_start(tmp_path):
+    project = project_at(tmp_path)
+    model = {
+        "services": {
+            "db": {"volumes": [v2_bind(str(tmp_path / "data/db"), "/d")]},
+            "tool": {"volumes": [v2_bind(str(tmp_path / "tool-data"), "/t")]},
+        }
+    }
+    assert prepare_bind_mounts(project, model, {"db"}).created == [tmp_path / "data/db"]
+    assert not (tmp_path / "tool-data").exists()

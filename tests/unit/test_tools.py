@@ -117,7 +117,7 @@ def test_asks_compose_when_only_compose_can_tell(tmp_path, mocker, compose):
         "x-devstack": {"tools": {"npm": {"service": "app", "command": ["npm"], "workdir": "/from-compose"}}},
         "services": {"app": {}},
     }
-    config = mocker.patch.object(ComposeRunner, "config", return_value=model)
+    config = mocker.patch.object(ComposeRunner, "config", return_value=(model, ""))
     found = tools.declared(Project.load(tmp_path, env={}))
     config.assert_called_once()
     assert found.tools["npm"].workdir == "/from-compose"
@@ -278,6 +278,6 @@ def test_a_variable_in_a_field_that_is_checked_goes_to_compose(tmp_path, mocker)
     """`workdir: ${DIR:-/app}` is not an absolute path until Compose interpolates it."""
     (tmp_path / "docker-compose.yml").write_text(COMPOSE.replace("workdir: /app", 'workdir: "${DIR:-/app}"'))
     model = {"x-devstack": {"tools": {"npm": {"service": "app", "workdir": "/app"}}}, "services": {"app": {}}}
-    config = mocker.patch.object(ComposeRunner, "config", return_value=model)
+    config = mocker.patch.object(ComposeRunner, "config", return_value=(model, ""))
     assert tools.declared(Project.load(tmp_path, env={})).tools["npm"].workdir == "/app"
     config.assert_called_once()
