@@ -288,8 +288,8 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     from devstack import envfile
 
     project = _project(files, project_name)
-    result = envfile.sync(project.root)
-    if not (project.root / ".env.example").is_file():
+    result = envfile.sync(project.root, compose_files=project.files)
+    if not (project.root / ".env.example").is_file() and not result.changed:
         click.echo("No .env.example here: nothing to do.")
     elif result.created:
         click.echo(
@@ -303,6 +303,46 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
         )
     else:
         click.echo(".env already has every key of .env.example.")
+    for key, before, after in result.updated:
+        why = f" ({result.host_user.reason})" if result.host_user else ""
+        click.echo(f"Updated {key} in .env: {before or '(empty)'} -> {after}{why}.")
+
+
+# -- devstack run: the project's tools (x-devstack.tools) -------------------------------------
+
+
+@cli.command(name="run", context_settings={"allow_interspersed_args": False})
+@project_options
+@click.option("--json", "as_json", is_flag=True, help="List the tools as JSON.")
+@click.argument("tool", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_tool(
+    files: tuple[str, ...], project_name: str | None, as_json: bool, tool: str | None, args: tuple[str, ...]
+) -> int:
+    """Run a project tool in its service's container: devstack run npm install express
+
+    Without TOOL, list the tools the project declares (x-devstack.tools in its compose file).
+    Everything after TOOL goes to the tool unchanged, options included; its output, input and
+    exit code pass through.
+    """
+    from devstack import tools
+
+    project = _project(files, project_name)
+    if tool is None:
+        found = tools.declared(project)
+        if as_json:
+            click.echo(report.as_json("tools", {"tools": [t.to_dict() for t in found.tools.values()]}))
+        else:
+            click.echo(report.tools_table(list(found.tools.values())))
+        return 0
+    if as_json:
+        raise UsageError("--json lists the tools; it does not run one", hint=f"devstack run {tool} ...")
+    chosen = tools.find(project, tool)
+    tools.ensure_running(project, chosen)
+    from devstack.compose import ComposeRunner
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return ComposeRunner(project).passthrough(*tools.exec_args(chosen, args, tty=tty))
 
 
 # -- devstack events, devstack proxy (the router, issue 9) ------------------------------------

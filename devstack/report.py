@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from devstack.lifecycle import ServiceStatus, UpResult
     from devstack.scaffold import CreateResult
     from devstack.stacks import Stack
+    from devstack.tools import Tool
 
 JSON_SCHEMA_VERSION = 1
 
@@ -114,3 +115,19 @@ def up_summary(result: UpResult) -> str:
         lines.append("Proxy: " + (" ".join(result.proxy.urls) or str(result.proxy.note)))
     lines.append(f"{result.project} is up ({result.seconds:.1f} s).")
     return "\n".join(lines)
+
+
+def tools_table(tools: Sequence[Tool]) -> str:
+    """`devstack run`: name, service, description."""
+    if not tools:
+        return (
+            "This project declares no tools.\n"
+            "Declare them in the compose file under x-devstack.tools, e.g.\n"
+            "  x-devstack:\n"
+            "    tools:\n"
+            "      npm: {service: app, command: [npm], workdir: /app, description: Node packages}"
+        )
+    rows = [("TOOL", "SERVICE", "DESCRIPTION")] + [(t.name, t.service, t.description) for t in tools]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}".rstrip() for a, b, c in rows]
+    return "\n".join(lines + ["", "Run one: devstack run TOOL [ARGS...]"])

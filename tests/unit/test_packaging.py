@@ -128,3 +128,25 @@ def test_wheel_contains_the_proxy_files(wheel):
     ):
         assert f"devstack/proxy/files/{rel}" in names, rel
     assert "devstack/proxy/watcher.py" in names
+
+
+@pytest.mark.parametrize(
+    ("stack", "files"),
+    [
+        (
+            "django",
+            ["src/pages/templates/pages/index.html", "src/pages/migrations/0001_initial.py", ".dockerignore"],
+        ),
+        ("node", ["src/package-lock.json", "src/test/app.test.js", "docker/start", ".dockerignore"]),
+    ],
+)
+def test_wheel_contains_the_app_stacks(wheel, stack, files):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    base = f"devstack/templates/{stack}/"
+    assert base + "cookiecutter.json" in names
+    for rel in files:
+        assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
+    if stack == "node":
+        info = archive.getinfo(f"{base}{{{{cookiecutter.project_name}}}}/docker/start")
+        assert (info.external_attr >> 16) & 0o111, "the entrypoint must stay executable"
