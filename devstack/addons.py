@@ -362,6 +362,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     delete_data: bool = False
     image: str = ""
+    env_comments: list[str] = field(default_factory=list)  # remove: comment lines of its keys
 
     def diff(self) -> str:
         """A unified diff of the planned file changes."""
@@ -631,14 +632,27 @@ def plan_add(
         urls=_urls(project, rendered),
         image=str(rendered.service_data.get("image", "")),
     )
+    secrets = any(e.secret for e in _example_entries(rendered))
     for directory in data_dirs:
         if directory.is_dir() and any(directory.iterdir()):
             plan.notes.append(
-                f"{_rel(directory, project.root)} already holds data (kept by an earlier remove?): "
-                f"{name} starts with it, including the passwords it was initialised with"
+                f"{_rel(directory, project.root)} holds data already (kept by an earlier remove?): "
+                f"{name} starts with it"
+                + (
+                    ", and with the users and passwords it was first set up with: put those values "
+                    "in .env, or delete the directory to start afresh"
+                    if secrets
+                    else ""
+                )
             )
     plan.notes += _gitignore_notes(project.root, data_dirs)
     return plan
+
+
+def _example_entries(rendered: Rendered) -> list[Any]:
+    from devstack import envfile
+
+    return envfile.parse_example("\n".join(rendered.env_lines))
 
 
 def _refuse_taken_keys(
@@ -1204,10 +1218,12 @@ def plan_remove(project: Project, name: str, *, volumes: bool = False) -> Plan:
         text = source.doc.render()
         _verify(source, text, expected)
         changes.append(FileChange(source.path, source.label, source.raw, text.encode("utf-8")))
+    env_comments: list[str] = []
     if rendered is not None and rendered.env_lines:
-        example = _example_removal(project, rendered)
+        example, env_comments = _example_removal(project, rendered)
         if example is not None:
             changes.append(example)
+        env_comments += [line for line in rendered.env_lines if line.startswith("#")]
     data_dirs = _data_dirs(project.root, _model_services(baseline).get(name) or service)
     if not data_dirs:
         data_dirs = _data_dirs(project.root, service)
@@ -1226,6 +1242,7 @@ def plan_remove(project: Project, name: str, *, volumes: bool = False) -> Plan:
         named_volumes=named,
         delete_data=volumes,
         image=str(service.get("image", "")),
+        env_comments=env_comments,
     )
     if addon is None:
         plan.notes.append(
@@ -1507,18 +1524,20 @@ def _delete_items(
         doc.delete(item.line, doc.last_line(item))
 
 
-def _example_removal(project: Project, rendered: Rendered) -> FileChange | None:
+def _example_removal(project: Project, rendered: Rendered) -> tuple[FileChange | None, list[str]]:
+    """The change to .env.example, and the comment lines of the block it takes out."""
     path = project.root / ENV_EXAMPLE
     if not path.is_file():
-        return None
+        return None, []
     before = path.read_bytes()
     text = before.decode("utf-8")
-    after = _remove_env_block(text, rendered.name, set(rendered.env_keys))
+    after, dropped = _remove_env_block(text, rendered.name, set(rendered.env_keys))
+    comments = [line for line in dropped if line.lstrip().startswith("#")]
     if after == text:
-        return None
+        return None, comments
     if after == CREATED_EXAMPLE:
-        return FileChange(path, ENV_EXAMPLE, before, None)
-    return FileChange(path, ENV_EXAMPLE, before, after.encode("utf-8"))
+        return FileChange(path, ENV_EXAMPLE, before, None), comments
+    return FileChange(path, ENV_EXAMPLE, before, after.encode("utf-8")), comments
 
 
 def _key_of(line: str) -> str | None:
@@ -1526,7 +1545,7 @@ def _key_of(line: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _remove_env_block(text: str, name: str, keys: set[str]) -> str:
+def _remove_env_block(text: str, name: str, keys: set[str]) -> tuple[str, list[str]]:
     """Take out the block `add` appended for `name` (header, comments, keys) and stray keys."""
     lines = text.splitlines(keepends=True)
     header = _header_pattern(name)
@@ -1562,7 +1581,7 @@ def _remove_env_block(text: str, name: str, keys: set[str]) -> str:
     result = "".join(kept)
     if lines and not lines[-1].endswith(("\n", "\r")) and result.endswith(("\n", "\r")):
         result = result.rstrip("\r\n")
-    return result
+    return result, [line.rstrip("\r\n") for index, line in enumerate(lines) if index in drop]
 
 
 def _remove_env_keys(text: str, keys: set[str], comments: Iterable[str]) -> str:
@@ -1776,8 +1795,7 @@ def _apply_remove(plan: Plan) -> Result:
         if plan.addon is not None and project.env_file.is_file():
             rendered = _render_for_removal(plan.addon, plan.name)
             text = project.env_file.read_text("utf-8")
-            comments = [line for line in rendered.env_lines if line.startswith("#")]
-            after_text = _remove_env_keys(text, set(rendered.env_keys), comments)
+            after_text = _remove_env_keys(text, set(rendered.env_keys), plan.env_comments)
             example_deleted = any(c.after is None and c.label == ENV_EXAMPLE for c in plan.changes)
             if example_deleted and not any(_key_of(line) for line in after_text.splitlines()):
                 # .env.example was add's own, so this .env was made from it: nothing left in it.
@@ -1807,7 +1825,7 @@ def _apply_remove(plan: Plan) -> Result:
             _delete_dir(directory, plan.image)
             result.deleted.append(rel)
         elif not any(directory.iterdir()):
-            directory.rmdir()  # nothing in it: nothing to keep
+            _remove_empty(directory, project.root)  # nothing in it: nothing to keep
         else:
             result.kept.append(rel)
     for volume in plan.named_volumes:
@@ -1817,6 +1835,17 @@ def _apply_remove(plan: Plan) -> Result:
         else:
             result.kept.append(f"volume {volume}")
     return result
+
+
+def _remove_empty(directory: Path, root: Path) -> None:
+    """Remove an empty directory, and its parents up to the project's data/ while they are empty."""
+    stop = root.resolve()
+    while directory != stop and stop in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
 
 
 def envfile_write(path: Path, text: str) -> None:

@@ -9,8 +9,8 @@ like their neighbours and ended like the file's other lines. Whatever is not ins
 stays byte for byte: comments, key order, quoting, blank lines, anchors, odd indentation.
 
 Forms that cannot take a new line without rewriting one (a flow mapping `{a: 1}`, an alias
-`*env`, a scalar where a mapping is needed) raise EditError naming the line and what to do by
-hand. Callers verify the result by parsing it again (`composefile.parse`) and comparing data.
+`*env`) are visible in the nodes (`flow`, kind "alias"): the caller refuses them, naming the line
+and what to do by hand, and verifies every result by parsing it again and comparing data.
 """
 
 from __future__ import annotations
@@ -36,15 +36,6 @@ class ParseError(Exception):
         self.message = message
         self.line = line
         self.column = column
-
-
-class EditError(Exception):
-    """A form that cannot be edited by inserting or deleting whole lines."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 @dataclass(eq=False)
