@@ -600,7 +600,9 @@ def plan_add(
     for app in apps:
         index = next((i for i, s in enumerate(sources) if s.defines(app)), None)
         if index is None:
-            where = f" (it is defined in {included[app]})" if app in included else ""
+            where = (
+                f" (it is defined in {included[app]}, which this project includes)" if app in included else ""
+            )
             raise DevstackError(
                 f"service {app} is not defined in this project's own compose files{where}; "
                 "nothing was changed",
@@ -1329,12 +1331,15 @@ def _delete_service(source: Source, name: str, expected: dict[str, Any]) -> None
         top = root.pair("services")
         assert top is not None
         first, last = top[0].line, doc.block_end(services, 1)
+        leading = top[0] is root.pairs[0][0]
         expected.pop("services", None)
     else:
         first, last = _delete_range(doc, key, value, key.col + 1)
+        leading = key is services.pairs[0][0]
+    # One blank line that separated it goes with it: the one before, or after a leading entry.
     if first > 0 and doc.is_blank(first - 1):
         first -= 1
-    elif last + 1 < len(doc.lines) and doc.is_blank(last + 1) and remaining and key is services.pairs[0][0]:
+    elif leading and last + 1 < len(doc.lines) and doc.is_blank(last + 1):
         last += 1
     doc.delete(first, last)
 

@@ -550,3 +550,115 @@ def test_the_cli_does_not_import_the_editor_until_a_command_needs_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# -- files devstack did not generate -----------------------------------------------------------
+
+
+def project_with(tmp_path, monkeypatch, text: str, name: str = "compose.yaml") -> Path:
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / name).write_bytes(text.encode())
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # No `services:` at all (everything comes from include:).
+        "include:\n  - path: ./other.yaml\n",
+        # A header comment and an extension block first.
+        "# The shared stack.\n\nx-common: &common\n  restart: always\n\ninclude:\n  - path: ./other.yaml\n",
+        # The same without a line break at the end.
+        "include:\n  - path: ./other.yaml",
+    ],
+    ids=["include-only", "header-and-extensions", "no-final-newline"],
+)
+def test_a_first_service_in_a_file_without_services(tmp_path, monkeypatch, run, text):
+    root = project_with(tmp_path, monkeypatch, text)
+    (root / "other.yaml").write_text("services:\n  app:\n    image: ghcr.io/example/app:1\n")
+    before = tree(root)
+    result = run("add", "memcached", "--to", "app")
+    # The app is defined in the included file: wiring it is refused, nothing written.
+    assert result.exit_code == 1 and "which this project includes" in result.err, result.err
+    assert tree(root) == before
+    assert run("add", "adminer", "--to", "nope").exit_code == 2
+    (root / "other.yaml").write_text("services:\n  db:\n    image: postgres:17\n")
+    before = tree(root)
+    result = run("add", "adminer", "--set", f"port={free_port()}")
+    assert result.exit_code == 0, result.err
+    assert_only_added(before, tree(root))
+    data = load(root / "compose.yaml")
+    assert data["services"]["adminer"]["depends_on"] == {"db": {"condition": "service_started"}}
+    compose_ok(root, "compose.yaml")
+    assert run("remove", "adminer").exit_code == 0
+    assert tree(root) == before
+
+
+def test_services_written_as_null_is_refused_as_compose_refuses_it(tmp_path, monkeypatch, run):
+    root = project_with(tmp_path, monkeypatch, "services:\n  # nothing yet\n")
+    refused(run, root, "add", "memcached", code=1, message="nothing was changed")
+
+
+def test_the_app_named_in_x_devstack_is_the_default(tmp_path, monkeypatch, run):
+    root = project_with(
+        tmp_path,
+        monkeypatch,
+        "x-devstack:\n  web: site\nservices:\n  site:\n    build: .\n  worker:\n    build: .\n",
+    )
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    result = run("add", "memcached")
+    assert result.exit_code == 0, result.err
+    data = load(root / "compose.yaml")
+    assert "memcached" in data["services"]["site"]["depends_on"]
+    assert "depends_on" not in data["services"]["worker"]
+
+
+def test_remove_volumes_asks_on_a_terminal(drupal, run):
+    """On a real terminal (a pty), `remove --volumes` deletes only after the service name is typed."""
+    import select
+
+    site = drupal()
+    assert run("add", "redis", "--set", f"port={free_port()}").exit_code == 0
+    (site / "data" / "redis" / "dump.rdb").write_text("data")
+
+    def remove(answer: str) -> tuple[int, str]:
+        main_fd, child_fd = os.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "remove", "redis", "--volumes"],
+            stdin=child_fd,
+            stdout=child_fd,
+            stderr=child_fd,
+            cwd=site,
+            close_fds=True,
+        )
+        os.close(child_fd)
+        seen = b""
+        answered = False
+        try:
+            while proc.poll() is None:
+                ready, _, _ = select.select([main_fd], [], [], 30)
+                if not ready:
+                    break
+                try:
+                    chunk = os.read(main_fd, 4096)
+                except OSError:
+                    break
+                seen += chunk
+                if not answered and seen.rstrip().endswith(b":"):
+                    os.write(main_fd, (answer + "\n").encode())
+                    answered = True
+            proc.wait(timeout=60)
+        finally:
+            os.close(main_fd)
+        return proc.returncode, seen.decode(errors="replace")
+
+    code, text = remove("redis-typo")
+    assert code == 2 and "did not match" in text, text
+    assert "This deletes data/redis/ for good" in text
+    assert (site / "data" / "redis" / "dump.rdb").is_file()
+    assert "redis:" in (site / "docker-compose.yml").read_text()
+    code, text = remove("redis")
+    assert code == 0, text
+    assert not (site / "data" / "redis").exists()
