@@ -130,8 +130,9 @@ def up(site: Site) -> dict:
 
 # Service -> a check in its own protocol, run in the app container with the app's environment.
 def check_redis(site: Site, name: str) -> None:
-    prefix = addons.prefix_for(addons.find("redis"), name)
-    out = in_web(site.project, f'exec 3<>"/dev/tcp/${prefix}_HOST/${prefix}_PORT"; printf "PING\\r\\n" >&3; head -c 5 <&3')
+    prefix = addons.prefix_for(addons.find(name), name)
+    script = f'exec 3<>"/dev/tcp/${prefix}_HOST/${prefix}_PORT"; printf "PING\\r\\n" >&3; head -c 5 <&3'
+    out = in_web(site.project, script)
     assert out.returncode == 0 and out.stdout == "+PONG", out
 
 
@@ -215,7 +216,9 @@ def check_rabbitmq(site: Site, name: str) -> None:
 
 def check_maildev(site: Site, name: str) -> None:
     subject = f"devstack test {uuid.uuid4().hex[:8]}"
-    message = f"From: app@example.test\\r\\nTo: you@example.test\\r\\nSubject: {subject}\\r\\n\\r\\nHello.\\r\\n"
+    message = (
+        f"From: app@example.test\\r\\nTo: you@example.test\\r\\nSubject: {subject}\\r\\n\\r\\nHello.\\r\\n"
+    )
     out = in_web(
         site.project,
         f'printf "{message}" | curl -sS --url "smtp://$SMTP_HOST:$SMTP_PORT" '
