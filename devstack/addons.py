@@ -37,7 +37,7 @@ CREATED_EXAMPLE = (
     "# checkout: `devstack env sync` (or `devstack up`) creates it from this file and generates\n"
     "# a fresh value for every key marked devstack:secret.\n"
 )
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SETTING_RULES: dict[str, tuple[str, str]] = {
     "port": (r"[1-9][0-9]{0,4}", "a TCP port number from 1 to 65535"),
@@ -563,7 +563,7 @@ def plan_add(
     if not _NAME.fullmatch(name):
         raise InvalidValue(
             f"invalid service name {name!r}",
-            hint="use lowercase letters, digits, '-' and '_', starting with a letter or digit",
+            hint="use lowercase letters, digits, '-' and '_', starting with a letter (it names its keys too)",
         )
     sources = [load_source(path, project.root) for path in project.files]
     baseline = _baseline(project)
@@ -1262,18 +1262,28 @@ def _render_for_removal(addon: Addon, name: str) -> Rendered:
 
 def _leftover_mentions(sources: Sequence[Source], name: str, wire: Mapping[str, str]) -> list[str]:
     """Environment values elsewhere that still name the removed service (not devstack's wiring)."""
-    from devstack.syntax import environment
+    from devstack.syntax import environment, link_targets
 
-    pattern = re.compile(rf"(^|[/@:=\s]){re.escape(name)}($|[:/\s])")
-    notes = []
-    for other, svc in _raw_services(sources).items():
-        if other == name:
-            continue
-        for key, value in environment(svc.get("environment")).items():
-            if key in wire or value is None:
+    notes: list[str] = []
+    for source in sources:
+        services = source.data.get("services")
+        for other, svc in services.items() if isinstance(services, dict) else []:
+            if other == name or not isinstance(svc, dict):
                 continue
-            if pattern.search(value):
-                notes.append(f"{other}'s environment still mentions {name}: {key}={value}")
+            # A `links: [NAME:ALIAS]` entry (in any of the files) made ALIAS a host name for it too.
+            hosts = {name}
+            for each in sources:
+                linked = (each.data.get("services") or {}).get(other)
+                if isinstance(linked, dict):
+                    hosts |= {alias for target, alias in link_targets(linked) if target == name}
+            alternatives = "|".join(map(re.escape, sorted(hosts)))
+            pattern = re.compile(rf"(^|[/@:=\s])({alternatives})($|[:/\s])")
+            for key, value in environment(svc.get("environment")).items():
+                if key in wire or value is None or not pattern.search(value):
+                    continue
+                note = f"{other}'s environment still mentions {name}: {key}={value}"
+                if note not in notes:
+                    notes.append(note)
     return notes
 
 

@@ -662,3 +662,24 @@ def test_remove_volumes_asks_on_a_terminal(drupal, run):
     code, text = remove("redis")
     assert code == 0, text
     assert not (site / "data" / "redis").exists()
+
+
+def test_remove_a_linked_service_from_a_legacy_project_with_an_override(corpus, run):
+    root = corpus("legacy-v3")
+    base, override = (
+        (root / "docker-compose.yml").read_bytes(),
+        (root / "docker-compose.override.yml").read_bytes(),
+    )
+    result = run("remove", "mysql")
+    assert result.exit_code == 0, result.err
+    # Lines deleted from both files (the link, the list entry, the service, its override), none added.
+    assert removed_lines((root / "docker-compose.yml").read_bytes(), base) == []
+    assert removed_lines((root / "docker-compose.override.yml").read_bytes(), override) == []
+    data = load(root / "docker-compose.yml")
+    assert data["services"]["app"]["links"] == ["memcached"]
+    assert data["services"]["app"]["depends_on"] == ["memcached"]
+    assert "mysql" not in load(root / "docker-compose.override.yml")["services"]
+    # The link alias was a host name for it: the environment that uses it is pointed out.
+    assert "app's environment still mentions mysql: DB_HOST=database" in result.out
+    assert "kept   volume legacy-v3_mysql-data" in result.out
+    compose_ok(root, "docker-compose.yml", "docker-compose.override.yml")
