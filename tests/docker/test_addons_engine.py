@@ -228,7 +228,7 @@ def check_maildev(site: Site, name: str) -> None:
     port = site.env()["MAILDEV_UI_PORT"]
     deadline = time.monotonic() + 30
     while True:
-        status, body = http_get(f"http://127.0.0.1:{port}/email")
+        status, body = http_get(f"http://127.0.0.1:{port}/api/email")
         if status == 200 and subject in [m.get("subject") for m in json.loads(body)]:
             return
         assert time.monotonic() < deadline, body
