@@ -44,6 +44,13 @@ def test_wheel_contains_templates(wheel):
         assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
 
 
+
+def test_wheel_contains_the_addon_catalogue(wheel):
+    """`devstack add` reads its catalogue from package data next to devstack/addons.py."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "devstack/addons.yaml" in names and "devstack/addons.py" in names
+
+
 def test_installed_wheel_generates_a_project(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
