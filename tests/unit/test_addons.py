@@ -683,3 +683,38 @@ def test_remove_a_linked_service_from_a_legacy_project_with_an_override(corpus, 
     assert "app's environment still mentions mysql: DB_HOST=database" in result.out
     assert "kept   volume legacy-v3_mysql-data" in result.out
     compose_ok(root, "docker-compose.yml", "docker-compose.override.yml")
+
+
+MERGED = (
+    "\ufeffx-base: &base\r\n  image: ghcr.io/example/app:1\r\n  depends_on:\r\n    db:\r\n"
+    "      condition: service_started\r\nservices:\r\n  app:\r\n    <<: *base\r\n  db:\r\n"
+    "    image: postgres:17\r\n    environment:\r\n      POSTGRES_PASSWORD: example\r\n"
+)
+
+
+def test_depends_on_inherited_through_a_merge_key(tmp_path, monkeypatch, run):
+    """A BOM, CRLF, and `depends_on` that only a `<<:` merge gives the app."""
+    root = project_with(tmp_path, monkeypatch, MERGED)
+    # Without an anchor on it, a new `depends_on:` would replace the inherited one: refused.
+    err = refused(run, root, "add", "memcached", "--to", "app", code=1, message="compose.yaml:4:")
+    assert "takes `depends_on` from a YAML merge key" in err and "depends_on: &name" in err
+    # With an anchor, the new `depends_on:` merges it first.
+    (root / "compose.yaml").write_bytes(
+        MERGED.replace("  depends_on:\r\n", "  depends_on: &deps\r\n").encode()
+    )
+    before = tree(root)
+    result = run("add", "memcached", "--to", "app")
+    assert result.exit_code == 0, result.err
+    assert_only_added(before, tree(root))
+    text = (root / "compose.yaml").read_bytes()
+    assert text.startswith("\ufeff".encode()) and text.count(b"\r\n") == text.count(b"\n")
+    assert b"    depends_on:\r\n      <<: *deps\r\n      memcached:\r\n" in text
+    if HAS_COMPOSE:
+        import json
+
+        model = subprocess.run(
+            ["docker", "compose", "config", "--format", "json"], capture_output=True, text=True, check=True
+        ).stdout
+        assert set(json.loads(model)["services"]["app"]["depends_on"]) == {"db", "memcached"}
+    assert run("remove", "memcached").exit_code == 0
+    assert tree(root) == before
