@@ -1663,12 +1663,21 @@ def _write(path: Path, data: bytes, mode: int | None = None) -> None:
             mode = real.stat().st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise DevstackError(
+            f"cannot write {path.name} in {real.parent}: {exc.strerror or exc}",
+            hint="check the directory's permissions",
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, real)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DevstackError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -1832,13 +1841,17 @@ def _apply_remove(plan: Plan) -> Result:
         snapshot.restore()
         raise
     # The files are done; data goes last, and only when asked for.
+    failed: list[str] = []
     for directory in plan.data_dirs:
         rel = _rel(directory, project.root)
         if not directory.exists():
             continue
         if plan.delete_data:
-            _delete_dir(directory, plan.image)
-            result.deleted.append(rel)
+            try:
+                _delete_dir(directory, plan.image)
+                result.deleted.append(rel)
+            except (OSError, DevstackError) as exc:
+                failed.append(f"{rel} ({getattr(exc, 'message', None) or exc})")
         elif not any(directory.iterdir()):
             _remove_empty(directory, project.root)  # nothing in it: nothing to keep
         else:
@@ -1847,8 +1860,16 @@ def _apply_remove(plan: Plan) -> Result:
         if plan.delete_data:
             if _delete_volume(volume):
                 result.deleted.append(f"volume {volume}")
+            else:
+                failed.append(f"volume {volume}")
         else:
             result.kept.append(f"volume {volume}")
+    if failed:
+        raise DevstackError(
+            f"removed {plan.name} from the project, but could not delete {', '.join(failed)}",
+            hint="delete it by hand (`docker volume rm` for a volume), or run the command again "
+            "when the Docker engine answers",
+        )
     return result
 
 
@@ -1907,11 +1928,14 @@ def _delete_dir(directory: Path, image: str) -> None:
 
 
 def _delete_volume(name: str) -> bool:
+    """Delete a named volume; True when it is gone (or never was created)."""
     from devstack import engine
 
     try:
         client = engine.client()
         client.volumes.get(name).remove()
-    except Exception:  # gone already, or still in use: reported as not deleted
-        return False
+    except DevstackError:
+        return False  # no engine
+    except Exception as exc:  # the SDK's errors: NotFound is fine, in use is not
+        return type(exc).__name__ == "NotFound"
     return True
