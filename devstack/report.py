@@ -130,7 +130,9 @@ def data_of(plan: Plan) -> list[str]:
     """What `remove --volumes` would delete, as a person reads it."""
     import os
 
-    found = [os.path.relpath(d, plan.project.root) + "/" for d in plan.data_dirs if d.exists()]
+    found = [
+        os.path.relpath(d, plan.project.root) + "/" for d in plan.data_dirs if d.is_dir() and any(d.iterdir())
+    ]
     return found + [f"volume {v}" for v in plan.named_volumes]
 
 
@@ -154,10 +156,12 @@ def added(result: Result) -> str:
         lines.append(f"  created {directory}")
     lines += [f"note: {note}" for note in result.warnings or (plan.notes if result.dry_run else [])]
     if not result.dry_run:
+        web = [u for u in plan.urls if u.startswith("http")]
+        clients = [u for u in plan.urls if not u.startswith("http")]
+        then = f"; then open {', '.join(web)}" if web else ""
+        then += f"; clients on this machine connect to {', '.join(clients)}" if clients else ""
         lines.append("")
-        lines.append(
-            "Start it with `devstack up`" + (f"; then open {', '.join(plan.urls)}" if plan.urls else ".")
-        )
+        lines.append(f"Start it with `devstack up`{then}.")
     return "\n".join(lines)
 
 
