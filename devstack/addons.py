@@ -325,6 +325,14 @@ def _unsafe(label: str, line: int, what: str, by_hand: str) -> DevstackError:
     )
 
 
+def _form(node: yamledit.Node) -> str:
+    if node.kind == "alias":
+        return f"an alias (*{node.value})"
+    if node.flow:
+        return "written in flow style"
+    return "not a mapping"
+
+
 def _repo(image: Any) -> str:
     """The image's name without registry, namespace `library/`, tag or digest: `postgres`."""
     text = str(image or "").split("@", 1)[0]
@@ -1363,10 +1371,20 @@ def _unwire(source: Source, name: str, wire: Mapping[str, str], expected: dict[s
     data_services = expected.get("services") if isinstance(expected.get("services"), dict) else {}
     for key, svc in services.own_pairs():
         other = key.value
-        if other == name or not svc.is_block_map:
-            continue
         data = data_services.get(other) if isinstance(data_services, dict) else None
-        if not isinstance(data, dict):
+        if other == name or not isinstance(data, dict):
+            continue
+        if not svc.is_block_map:
+            from devstack.syntax import dependencies, link_targets
+
+            needs = {d.service for d in dependencies(data)} | {t for t, _ in link_targets(data)}
+            if name in needs:
+                raise _unsafe(
+                    source.label,
+                    svc.line,
+                    f"service {other}, which needs {name}, is {_form(svc)}",
+                    f"take {name} out of its depends_on/links by hand, then remove {name} again",
+                )
             continue
         _refuse_hard_references(source, other, svc, name)
         depends = _delete_entries(source, other, svc, "depends_on", {name}, data, name)

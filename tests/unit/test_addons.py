@@ -718,3 +718,12 @@ def test_depends_on_inherited_through_a_merge_key(tmp_path, monkeypatch, run):
         assert set(json.loads(model)["services"]["app"]["depends_on"]) == {"db", "memcached"}
     assert run("remove", "memcached").exit_code == 0
     assert tree(root) == before
+
+
+def test_remove_refuses_a_flow_style_service_that_needs_it(tmp_path, monkeypatch, run):
+    root = project_with(
+        tmp_path,
+        monkeypatch,
+        'services:\n  app: {image: "x/app:1", depends_on: [cache]}\n  cache:\n    image: memcached:1.6\n',
+    )
+    refused(run, root, "remove", "cache", code=1, message="compose.yaml:2: service app, which needs cache")
