@@ -656,6 +656,8 @@ def plan_add(
                 )
             )
     plan.notes += _gitignore_notes(project.root, data_dirs)
+    if data_dirs and "user" in rendered.service_data:
+        plan.notes += _ownership_notes(project)
     return plan
 
 
@@ -1729,6 +1731,21 @@ def _make_dirs(project: Project, dirs: Sequence[Path]) -> list[Path]:
                 except OSError:
                     pass
     return created
+
+
+def _ownership_notes(project: Project) -> list[str]:
+    """When devstack runs as a user the service will not run as, say how to make them one."""
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        return []  # root: the directory is given to the service's user
+    env = project.interpolation_env()
+    uid, gid = env.get("HOST_UID") or "1000", env.get("HOST_GID") or "1000"
+    if (uid, gid) == (str(os.geteuid()), str(os.getegid())):
+        return []
+    return [
+        f"the service runs as {uid}:{gid} (HOST_UID/HOST_GID, default 1000) but you are "
+        f"{os.geteuid()}:{os.getegid()}: set HOST_UID={os.geteuid()} and HOST_GID={os.getegid()} in .env "
+        "so that it can write its data directory"
+    ]
 
 
 def _owner(project: Project) -> tuple[int, int] | None:

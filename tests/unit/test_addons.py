@@ -727,3 +727,17 @@ def test_remove_refuses_a_flow_style_service_that_needs_it(tmp_path, monkeypatch
         'services:\n  app: {image: "x/app:1", depends_on: [cache]}\n  cache:\n    image: memcached:1.6\n',
     )
     refused(run, root, "remove", "cache", code=1, message="compose.yaml:2: service app, which needs cache")
+
+
+def test_a_user_the_service_will_not_run_as_is_told_how_to_match_it(drupal, run, monkeypatch):
+    site = drupal()
+    monkeypatch.setattr(os, "geteuid", lambda: 1234)
+    monkeypatch.setattr(os, "getegid", lambda: 1234)
+    result = run("add", "redis", "--set", f"port={free_port()}")
+    assert result.exit_code == 0, result.err
+    assert "set HOST_UID=1234 and HOST_GID=1234 in .env" in result.out
+    with (site / ".env").open("a") as handle:
+        handle.write("HOST_UID=1234\nHOST_GID=1234\n")
+    assert run("remove", "redis").exit_code == 0
+    result = run("add", "redis", "--set", f"port={free_port()}")
+    assert result.exit_code == 0 and "HOST_UID=" not in result.out
