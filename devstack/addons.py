@@ -1814,7 +1814,7 @@ def _apply_add(plan: Plan) -> Result:
 def _missing_wiring(after: Any, plan: Plan) -> str | None:
     """What of the planned change Compose's model does not show (None: all of it)."""
     model = getattr(after, "model", None)
-    if not isinstance(model, dict):
+    if not isinstance(model, dict) or not model:
         return None  # no Compose here: the checks above were all there is
     services = model.get("services") or {}
     if plan.name not in services:
