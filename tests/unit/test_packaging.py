@@ -45,12 +45,6 @@ def test_wheel_contains_templates(wheel):
 
 
 
-def test_wheel_contains_the_addon_catalogue(wheel):
-    """`devstack add` reads its catalogue from package data next to devstack/addons.py."""
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "devstack/addons.yaml" in names and "devstack/addons.py" in names
-
-
 def test_installed_wheel_generates_a_project(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -80,3 +74,9 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / "docker-compose.yml").is_file()
     assert (target / "src/web/index.php").is_file()
     assert (target / ".env").is_file()
+
+
+def test_wheel_contains_the_addon_catalogue(wheel):
+    """`devstack add` reads its catalogue from package data next to devstack/addons.py."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "devstack/addons.yaml" in names and "devstack/addons.py" in names
