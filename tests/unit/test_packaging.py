@@ -44,7 +44,6 @@ def test_wheel_contains_templates(wheel):
         assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
 
 
-
 def test_installed_wheel_generates_a_project(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
