@@ -749,3 +749,31 @@ def test_a_user_the_service_will_not_run_as_is_told_how_to_match_it(drupal, run,
     assert run("remove", "redis").exit_code == 0
     result = run("add", "redis", "--set", f"port={free_port()}")
     assert result.exit_code == 0 and "HOST_UID=" not in result.out
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_diff_shows_only_added_lines(drupal, run):
+    """What a reviewer sees: `git diff --numstat` counts no deleted line in any file."""
+    site = drupal()
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.email=t@example.test", "-c", "user.name=t", *args],
+            cwd=site,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "generated")
+    for step in (("redis",), ("postgres",), ("maildev",), ("adminer", "--to", "db")):
+        result = run("add", *step, "--set", f"port={free_port()}")
+        assert result.exit_code == 0, result.err
+    stats = [line.split("\t") for line in git("diff", "--numstat").splitlines()]
+    assert {name for _, _, name in stats} == {"docker-compose.yml", ".env.example"}
+    assert all(deleted == "0" and int(added) > 0 for added, deleted, _ in stats), stats
+    for name in ("adminer", "maildev", "postgres", "redis"):
+        assert run("remove", name).exit_code == 0
+    assert git("status", "--porcelain") == ""
