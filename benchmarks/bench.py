@@ -313,6 +313,7 @@ def bench_add(runs: int) -> list[Outcome]:
         out.append(
             Outcome("devstack add redis + devstack remove redis (wall)", statistics.median(times), None, None)
         )
+    return out
 
 
 # -- devstack proxy (issue 9) ---------------------------------------------------------------------

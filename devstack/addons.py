@@ -1156,15 +1156,18 @@ def _urls(project: Project, rendered: Rendered) -> list[str]:
 
 
 def _gitignore_notes(root: Path, paths: Sequence[Path]) -> list[str]:
-    """Notes for files devstack writes that git would pick up (in a git work tree only)."""
+    """Notes for directories devstack makes that git would pick up (in a git work tree only)."""
     import shutil
     import subprocess
 
-    if not paths or shutil.which("git") is None:
+    in_git = any((d / ".git").exists() for d in (root.resolve(), *root.resolve().parents))
+    if not paths or not in_git or shutil.which("git") is None:
         return []
+    rels = [os.path.relpath(path, root) for path in paths]
     try:
-        inside = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+        # One call for all: it prints the paths git ignores (exit 1 when it ignores none).
+        probe = subprocess.run(
+            ["git", "-C", str(root), "check-ignore", "--no-index", "--", *rels],
             capture_output=True,
             text=True,
             timeout=10,
@@ -1172,20 +1175,11 @@ def _gitignore_notes(root: Path, paths: Sequence[Path]) -> list[str]:
         )
     except (OSError, subprocess.SubprocessError):
         return []
-    if inside.returncode != 0:
-        return []
-    notes = []
-    for path in paths:
-        rel = os.path.relpath(path, root)
-        probe = subprocess.run(
-            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", "--", rel],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-        if probe.returncode == 1:
-            notes.append(f"git does not ignore {rel}: add it (or /{DATA_DIR}/) to .gitignore")
-    return notes
+    if probe.returncode not in (0, 1):
+        return []  # not a work tree after all, or git failed: say nothing
+    ignored = set(probe.stdout.splitlines())
+    note = "git does not ignore {}: add it (or /" + DATA_DIR + "/) to .gitignore"
+    return [note.format(rel) for rel in rels if rel not in ignored]
 
 
 # -- remove ----------------------------------------------------------------------------------
