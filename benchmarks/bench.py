@@ -286,6 +286,36 @@ def bench_up(runs: int) -> list[Outcome]:
     return out
 
 
+def bench_add(runs: int) -> list[Outcome]:
+    """`devstack add` plans (parse, check, render, verify): what it costs beyond `devstack check`."""
+    if not have_engine():
+        return [Outcome("devstack add (skipped: no Docker engine/Compose)", 0, None, None)]
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _drupal_project(tmp)
+        add = [DEVSTACK, "add", "redis", "--set", f"port={port}"]
+        ours, ref = side_by_side(
+            runs,
+            lambda: wall([*add, "--dry-run"], cwd=site),
+            lambda: wall([DEVSTACK, "check"], cwd=site),
+        )
+        out = [Outcome("devstack add redis --dry-run vs devstack check", ours, ref, 1.5)]
+        times = []
+        for _ in range(max(3, runs // 3)):
+            start = time.perf_counter()
+            wall(add, cwd=site)
+            wall([DEVSTACK, "remove", "redis"], cwd=site)
+            times.append(time.perf_counter() - start)
+        out.append(
+            Outcome("devstack add redis + devstack remove redis (wall)", statistics.median(times), None, None)
+        )
+    return out
+
+
 # -- devstack proxy (issue 9) ---------------------------------------------------------------------
 
 PROXY_CYCLES = 20
@@ -539,6 +569,7 @@ BENCHES: dict[str, Callable[[int], list[Outcome]]] = {
     "new": bench_new,
     "check": bench_check,
     "up": bench_up,
+    "add": bench_add,
     "proxy": bench_proxy,
     "apps": bench_apps,
     "run": bench_run,

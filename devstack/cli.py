@@ -345,6 +345,90 @@ def run_tool(
     return ComposeRunner(project).passthrough(*tools.exec_args(chosen, args, tty=tty))
 
 
+# -- add / remove: backing services from the catalogue (issue 11) ------------------------------
+
+
+@cli.command()
+@project_options
+@click.argument("service", required=False)
+@click.option("--as", "as_name", metavar="NAME", help="Service name (default: the catalogue's).")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="SERVICE",
+    help="The service to wire it into (repeatable; needed when several could use it).",
+)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Change a setting (port, ...).")
+@click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
+def add(
+    files: tuple[str, ...],
+    project_name: str | None,
+    service: str | None,
+    as_name: str | None,
+    to: tuple[str, ...],
+    settings: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Add SERVICE (redis, postgres, ...) to the project, wired into the app; no SERVICE: list them."""
+    from devstack import addons
+
+    if service is None:
+        click.echo(report.addons_table(list(addons.catalogue().values())))
+        return
+    plan = addons.plan_add(
+        _project(files, project_name),
+        service,
+        name=as_name,
+        to=to,
+        settings=addons.parse_settings(settings),
+    )
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+        click.echo(report.added(addons.Result(plan, [c.label for c in plan.changes], dry_run=True)))
+        return
+    try:
+        result = addons.apply(plan)
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    click.echo(report.added(result))
+
+
+@cli.command()
+@project_options
+@click.argument("service")
+@click.option("-v", "--volumes", is_flag=True, help="Also delete its data under data/ (asks first).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
+@click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
+def remove(
+    files: tuple[str, ...], project_name: str | None, service: str, volumes: bool, yes: bool, dry_run: bool
+) -> None:
+    """Remove SERVICE, its wiring and its keys; its data is kept unless --volumes."""
+    from devstack import addons
+
+    plan = addons.plan_remove(_project(files, project_name), service, volumes=volumes)
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+        click.echo(report.removed(addons.Result(plan, [c.label for c in plan.changes], dry_run=True)))
+        return
+    doomed = report.data_of(plan)
+    if volumes and doomed and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("--volumes deletes data: confirm with --yes when not on a terminal")
+        typed = click.prompt(
+            f"This deletes {', '.join(doomed)} for good. Type the service name ({service}) to confirm"
+        )
+        if typed.strip() != service:
+            raise UsageError("the name did not match; nothing was changed or deleted")
+    try:
+        result = addons.apply(plan)
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    click.echo(report.removed(result))
+
+
 # -- devstack events, devstack proxy (the router, issue 9) ------------------------------------
 
 

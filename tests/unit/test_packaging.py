@@ -115,6 +115,12 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / ".env").is_file()
 
 
+def test_wheel_contains_the_addon_catalogue(wheel):
+    """`devstack add` reads its catalogue from package data next to devstack/addons.py."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "devstack/addons.yaml" in names and "devstack/addons.py" in names
+
+
 def test_wheel_contains_the_proxy_files(wheel):
     """`devstack proxy start` builds its images from files shipped in the package."""
     names = zipfile.ZipFile(wheel).namelist()
