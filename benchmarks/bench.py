@@ -286,6 +286,36 @@ def bench_up(runs: int) -> list[Outcome]:
     return out
 
 
+def bench_add(runs: int) -> list[Outcome]:
+    """`devstack add` plans (parse, check, render, verify): what it costs beyond `devstack check`."""
+    if not have_engine():
+        return [Outcome("devstack add (skipped: no Docker engine/Compose)", 0, None, None)]
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _drupal_project(tmp)
+        add = [DEVSTACK, "add", "redis", "--set", f"port={port}"]
+        ours, ref = side_by_side(
+            runs,
+            lambda: wall([*add, "--dry-run"], cwd=site),
+            lambda: wall([DEVSTACK, "check"], cwd=site),
+        )
+        out = [Outcome("devstack add redis --dry-run vs devstack check", ours, ref, 1.5)]
+        times = []
+        for _ in range(max(3, runs // 3)):
+            start = time.perf_counter()
+            wall(add, cwd=site)
+            wall([DEVSTACK, "remove", "redis"], cwd=site)
+            times.append(time.perf_counter() - start)
+        out.append(
+            Outcome("devstack add redis + devstack remove redis (wall)", statistics.median(times), None, None)
+        )
+    return out
+
+
 # -- devstack proxy (issue 9) ---------------------------------------------------------------------
 
 PROXY_CYCLES = 20
@@ -440,12 +470,109 @@ def bench_proxy(runs: int) -> list[Outcome]:
     return out
 
 
+# -- the django and node stacks (helper "apps") ------------------------------------------------
+
+APP_STACKS = {"django": ("web", ["python", "-c", "pass"]), "node": ("app", ["node", "-e", "0"])}
+
+
+def _app_project(tmp: str, stack: str) -> Path:
+    """A generated STACK project on a free port, named dsbench-STACK-<pid>, trusting the host's
+    extra CA certificates (its build fetches from PyPI or npm through this network's proxy)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = Path(tmp) / stack
+    name = f"dsbench-{stack}-{os.getpid()}"
+    subprocess.run(
+        [DEVSTACK, "new", stack, str(site), "--no-input", "--name", name, "--set", f"web_port={port}"],
+        check=True,
+        capture_output=True,
+    )
+    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+        shutil.copy(cert, site / "docker" / "certs" / cert.name)
+    return site
+
+
+def bench_apps(runs: int) -> list[Outcome]:
+    """django and node: cold image build, and `devstack up` from stopped to ready vs Compose."""
+    if not have_engine():
+        return [Outcome("django/node stacks (skipped: no Docker engine)", 0, None, None)]
+    out = []
+    cold_runs = max(5, runs // 5)
+    for stack in APP_STACKS:
+        with tempfile.TemporaryDirectory() as tmp:
+            site = _app_project(tmp, stack)
+            down = [*_compose(), "down", "--timeout", "10"]
+            try:
+                build = wall([*_compose(), "build", "--no-cache"], cwd=site)
+                out.append(Outcome(f"{stack}: image build, no layer cache (wall)", build, None, None))
+                wall([DEVSTACK, "up"], cwd=site)  # first start: database initialised, untimed
+
+                def cold(argv: list[str], site: Path = site, down: list[str] = down) -> float:
+                    wall(down, cwd=site)
+                    return wall(argv, cwd=site)
+
+                ours, ref = side_by_side(
+                    cold_runs,
+                    lambda: cold([DEVSTACK, "up"]),
+                    lambda: cold([*_compose(), "up", "-d", "--wait"]),
+                    warmup=0,
+                )
+                out.append(
+                    Outcome(
+                        f"{stack}: devstack up (stopped->healthy) vs up -d --wait",
+                        ours,
+                        ref,
+                        1.10,
+                        f"({cold_runs} runs each)",
+                    )
+                )
+            finally:
+                subprocess.run(down, cwd=site, capture_output=True, check=False)
+                service = APP_STACKS[stack][0]
+                subprocess.run(
+                    ["docker", "image", "rm", "-f", f"dsbench-{stack}-{os.getpid()}-{service}"],
+                    capture_output=True,
+                    check=False,
+                )
+    return out
+
+
+def bench_run(runs: int) -> list[Outcome]:
+    """`devstack run TOOL` against `devstack exec SERVICE -- CMD` on a running node stack."""
+    if not have_engine():
+        return [Outcome("devstack run (skipped: no Docker engine)", 0, None, None)]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _app_project(tmp, "node")
+        down = [*_compose(), "down", "--timeout", "10"]
+        try:
+            wall([DEVSTACK, "up"], cwd=site)
+            ours, ref = side_by_side(
+                runs,
+                lambda: wall([DEVSTACK, "run", "node", "-e", "0"], cwd=site),
+                lambda: wall([DEVSTACK, "exec", "app", "--", "node", "-e", "0"], cwd=site),
+            )
+        finally:
+            subprocess.run(down, cwd=site, capture_output=True, check=False)
+            subprocess.run(
+                ["docker", "image", "rm", "-f", f"dsbench-node-{os.getpid()}-app"],
+                capture_output=True,
+                check=False,
+            )
+    return [Outcome("devstack run node vs devstack exec app -- node", ours, ref, 1.15)]
+
+
 BENCHES: dict[str, Callable[[int], list[Outcome]]] = {
     "help": bench_help,
     "new": bench_new,
     "check": bench_check,
     "up": bench_up,
+    "add": bench_add,
     "proxy": bench_proxy,
+    "apps": bench_apps,
+    "run": bench_run,
 }
 
 

@@ -408,8 +408,8 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     from devstack import envfile
 
     project = _project(files, project_name)
-    result = envfile.sync(project.root)
-    if not (project.root / ".env.example").is_file():
+    result = envfile.sync(project.root, compose_files=project.files)
+    if not (project.root / ".env.example").is_file() and not result.changed:
         click.echo("No .env.example here: nothing to do.")
     elif result.created:
         click.echo(
@@ -423,6 +423,130 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
         )
     else:
         click.echo(".env already has every key of .env.example.")
+    for key, before, after in result.updated:
+        why = f" ({result.host_user.reason})" if result.host_user else ""
+        click.echo(f"Updated {key} in .env: {before or '(empty)'} -> {after}{why}.")
+
+
+# -- devstack run: the project's tools (x-devstack.tools) -------------------------------------
+
+
+@cli.command(name="run", context_settings={"allow_interspersed_args": False})
+@project_options
+@click.option("--json", "as_json", is_flag=True, help="List the tools as JSON.")
+@click.argument("tool", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_tool(
+    files: tuple[str, ...], project_name: str | None, as_json: bool, tool: str | None, args: tuple[str, ...]
+) -> int:
+    """Run a project tool in its service's container: devstack run npm install express
+
+    Without TOOL, list the tools the project declares (x-devstack.tools in its compose file).
+    Everything after TOOL goes to the tool unchanged, options included; its output, input and
+    exit code pass through.
+    """
+    from devstack import tools
+
+    project = _project(files, project_name)
+    if tool is None:
+        found = tools.declared(project)
+        if as_json:
+            click.echo(report.as_json("tools", {"tools": [t.to_dict() for t in found.tools.values()]}))
+        else:
+            click.echo(report.tools_table(list(found.tools.values())))
+        return 0
+    if as_json:
+        raise UsageError("--json lists the tools; it does not run one", hint=f"devstack run {tool} ...")
+    chosen = tools.find(project, tool)
+    tools.ensure_running(project, chosen)
+    from devstack.compose import ComposeRunner
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return ComposeRunner(project).passthrough(*tools.exec_args(chosen, args, tty=tty))
+
+
+# -- add / remove: backing services from the catalogue (issue 11) ------------------------------
+
+
+@cli.command()
+@project_options
+@click.argument("service", required=False)
+@click.option("--as", "as_name", metavar="NAME", help="Service name (default: the catalogue's).")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="SERVICE",
+    help="The service to wire it into (repeatable; needed when several could use it).",
+)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Change a setting (port, ...).")
+@click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
+def add(
+    files: tuple[str, ...],
+    project_name: str | None,
+    service: str | None,
+    as_name: str | None,
+    to: tuple[str, ...],
+    settings: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Add SERVICE (redis, postgres, ...) to the project, wired into the app; no SERVICE: list them."""
+    from devstack import addons
+
+    if service is None:
+        click.echo(report.addons_table(list(addons.catalogue().values())))
+        return
+    plan = addons.plan_add(
+        _project(files, project_name),
+        service,
+        name=as_name,
+        to=to,
+        settings=addons.parse_settings(settings),
+    )
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+        click.echo(report.added(addons.Result(plan, [c.label for c in plan.changes], dry_run=True)))
+        return
+    try:
+        result = addons.apply(plan)
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    click.echo(report.added(result))
+
+
+@cli.command()
+@project_options
+@click.argument("service")
+@click.option("-v", "--volumes", is_flag=True, help="Also delete its data under data/ (asks first).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
+@click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
+def remove(
+    files: tuple[str, ...], project_name: str | None, service: str, volumes: bool, yes: bool, dry_run: bool
+) -> None:
+    """Remove SERVICE, its wiring and its keys; its data is kept unless --volumes."""
+    from devstack import addons
+
+    plan = addons.plan_remove(_project(files, project_name), service, volumes=volumes)
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+        click.echo(report.removed(addons.Result(plan, [c.label for c in plan.changes], dry_run=True)))
+        return
+    doomed = report.data_of(plan)
+    if volumes and doomed and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("--volumes deletes data: confirm with --yes when not on a terminal")
+        typed = click.prompt(
+            f"This deletes {', '.join(doomed)} for good. Type the service name ({service}) to confirm"
+        )
+        if typed.strip() != service:
+            raise UsageError("the name did not match; nothing was changed or deleted")
+    try:
+        result = addons.apply(plan)
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    click.echo(report.removed(result))
 
 
 # -- devstack events, devstack proxy (the router, issue 9) ------------------------------------

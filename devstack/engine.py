@@ -121,6 +121,47 @@ def quick_ping(timeout: float = 3.0) -> None:
         raise EngineUnavailable(f"the Docker engine on {path} answered {answer[:40]!r}")
 
 
+def socket_owned_by_current_user(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the engine's local socket belongs to this (non-root) user: a stat, no request.
+
+    True for rootless Docker and Podman and for Docker Desktop, whose daemons run as the user;
+    also for a rootful socket someone chowned, which `container_root_is_host_user` tells apart.
+    """
+    if not hasattr(os, "getuid") or os.getuid() == 0:
+        return False
+    host = docker_host(environ)
+    if not host.startswith("unix://"):
+        return False
+    try:
+        return os.stat(host[len("unix://") :]).st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def container_root_is_host_user() -> bool:
+    """Whether root in a container is the invoking user on the host (asks the engine's /info).
+
+    Rootless engines say `name=rootless` in SecurityOptions; Docker Desktop maps container root
+    to the user who runs it. False when the engine cannot be asked.
+    """
+    try:
+        status, body = _local_get("/info")
+        data = json.loads(body) if status == 200 else {}
+    except _NotLocal:
+        try:
+            data = info()
+        except EngineUnavailable:
+            return False
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    options = data.get("SecurityOptions") or []
+    if any("name=rootless" in str(option).split(",") for option in options):
+        return True
+    return "docker desktop" in str(data.get("OperatingSystem") or "").lower()
+
+
 def client() -> docker.DockerClient:
     """A connected client; raises EngineUnavailable with the reason when there is none."""
     global _client
@@ -247,6 +288,30 @@ def project_containers(project: str) -> list[ContainerInfo]:
             f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
         ) from exc
     return _project_containers_sdk(project)
+
+
+def service_states(project: str, service: str) -> list[str]:
+    """States (running, exited, ...) of one Compose service's containers: one request, no inspect."""
+    from urllib.parse import quote
+
+    labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
+    try:
+        status, body = _local_get(f"/containers/json?all=1&filters={quote(json.dumps({'label': labels}))}")
+    except _NotLocal:
+        try:
+            found = client().api.containers(all=True, filters={"label": labels})
+        except _sdk_errors() as exc:
+            raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+        return [str(c.get("State", "")) for c in found]
+    except OSError:
+        quick_ping()  # says precisely why (no socket, permission, not answering)
+        raise EngineUnavailable("the Docker engine is not reachable", hint=_hint(Exception())) from None
+    if status != 200:
+        raise EngineUnavailable(f"the Docker engine answered HTTP {status} to a container listing")
+    try:
+        return [str(c.get("State", "")) for c in json.loads(body)]
+    except (ValueError, AttributeError) as exc:
+        raise EngineUnavailable(f"the Docker engine answered a container listing with {exc}") from None
 
 
 def _project_containers_local(project: str) -> list[ContainerInfo]:

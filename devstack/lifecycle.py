@@ -237,37 +237,18 @@ def _prepare_bind_mounts(
 ) -> list[Path]:
     """Create missing bind-mount source directories before `compose up`, as the invoking user.
 
-    Left to Docker, they are created by the engine, owned by root on Linux. Only directories
-    inside the project, and only where the mount asks for its source to be created (short
-    syntax, or `create_host_path: true`); never where a file seems meant (DS505 says so).
+    Left to Docker, they are created by the engine, owned by root on Linux (see ownership.py).
     """
-    from devstack import syntax
-    from devstack.checks.paths import looks_like_file
+    from devstack import ownership
 
-    root = project.root.resolve()
-    made: list[Path] = []
-    for name, service in syntax.services(model).items():
-        if name not in wanted:
-            continue
-        for _index, mount in syntax.mounts(service):
-            if mount.type != "bind" or not mount.source or not mount.create_host_path:
-                continue
-            source = syntax.host_path(mount.source, project.root)
-            if source.exists() or source.is_symlink() or looks_like_file(source, mount.target):
-                continue
-            try:
-                source.resolve().relative_to(root)
-            except ValueError:
-                continue  # outside the project: not devstack's to create
-            try:
-                source.mkdir(parents=True)
-            except OSError:
-                continue  # Docker tries again and reports what is wrong
-            made.append(source)
-    if made:
-        shown = ", ".join(str(p.relative_to(root)) for p in made if p.resolve().is_relative_to(root))
+    prepared = ownership.prepare_bind_mounts(project, model, wanted)
+    if prepared.created:
+        root = project.root.resolve()
+        shown = ", ".join(str(p.resolve().relative_to(root)) for p in prepared.created)
         progress(Event("mounts", f"created {shown}"))
-    return made
+    for note in prepared.warnings():
+        progress(Event("warning", note))
+    return prepared.created
 
 
 def _start_and_wait(

@@ -276,7 +276,7 @@ def test_cookiecutter_writes_nothing_in_home(run, tmp_path, isolated_home):
 def test_stacks_lists_drupal(run):
     result = run("stacks")
     assert result.exit_code == 0
-    assert result.out.startswith("drupal") and "Drupal 11" in result.out
+    assert any(line.startswith("drupal ") and "Drupal 11" in line for line in result.out.splitlines())
 
 
 def test_version_and_help(run):

@@ -115,6 +115,12 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / ".env").is_file()
 
 
+def test_wheel_contains_the_addon_catalogue(wheel):
+    """`devstack add` reads its catalogue from package data next to devstack/addons.py."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "devstack/addons.yaml" in names and "devstack/addons.py" in names
+
+
 def test_wheel_contains_the_proxy_files(wheel):
     """`devstack proxy start` builds its images from files shipped in the package."""
     names = zipfile.ZipFile(wheel).namelist()
@@ -128,3 +134,25 @@ def test_wheel_contains_the_proxy_files(wheel):
     ):
         assert f"devstack/proxy/files/{rel}" in names, rel
     assert "devstack/proxy/watcher.py" in names
+
+
+@pytest.mark.parametrize(
+    ("stack", "files"),
+    [
+        (
+            "django",
+            ["src/pages/templates/pages/index.html", "src/pages/migrations/0001_initial.py", ".dockerignore"],
+        ),
+        ("node", ["src/package-lock.json", "src/test/app.test.js", "docker/start", ".dockerignore"]),
+    ],
+)
+def test_wheel_contains_the_app_stacks(wheel, stack, files):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    base = f"devstack/templates/{stack}/"
+    assert base + "cookiecutter.json" in names
+    for rel in files:
+        assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
+    if stack == "node":
+        info = archive.getinfo(f"{base}{{{{cookiecutter.project_name}}}}/docker/start")
+        assert (info.external_attr >> 16) & 0o111, "the entrypoint must stay executable"
