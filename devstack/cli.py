@@ -91,6 +91,31 @@ def _complete_services(ctx: click.Context, _param: click.Parameter, incomplete: 
     ]
 
 
+def _complete_tools(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    files, name, _ = _project_args(ctx)
+    return [
+        CompletionItem(tool, help=text)
+        for tool, text in completion.tool_names(files, name)
+        if tool.startswith(incomplete)
+    ]
+
+
+def _complete_addons(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    return [
+        CompletionItem(addon, help=text)
+        for addon, text in completion.addon_names()
+        if addon.startswith(incomplete)
+    ]
+
+
 def complete_snapshots(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
     """Snapshot names for `devstack db` commands (attach with `shell_complete=complete_snapshots`)."""
     from click.shell_completion import CompletionItem
@@ -434,7 +459,7 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
 @cli.command(name="run", context_settings={"allow_interspersed_args": False})
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="List the tools as JSON.")
-@click.argument("tool", required=False)
+@click.argument("tool", required=False, shell_complete=_complete_tools)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run_tool(
     files: tuple[str, ...], project_name: str | None, as_json: bool, tool: str | None, args: tuple[str, ...]
@@ -470,13 +495,14 @@ def run_tool(
 
 @cli.command()
 @project_options
-@click.argument("service", required=False)
+@click.argument("service", required=False, shell_complete=_complete_addons)
 @click.option("--as", "as_name", metavar="NAME", help="Service name (default: the catalogue's).")
 @click.option(
     "--to",
     "to",
     multiple=True,
     metavar="SERVICE",
+    shell_complete=_complete_services,
     help="The service to wire it into (repeatable; needed when several could use it).",
 )
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Change a setting (port, ...).")
@@ -517,7 +543,7 @@ def add(
 
 @cli.command()
 @project_options
-@click.argument("service")
+@click.argument("service", shell_complete=_complete_services)
 @click.option("-v", "--volumes", is_flag=True, help="Also delete its data under data/ (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
 @click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")

@@ -87,3 +87,27 @@ def snapshot_names(
         if snap.name not in names:
             names.append(str(snap.name))
     return names
+
+
+def tool_names(files: Sequence[str] = (), project_name: str | None = None) -> list[tuple[str, str]]:
+    """The project's tools (`devstack run TOOL`) with their descriptions."""
+    project = _project(files, project_name)
+    if project is None:
+        return []
+    from devstack import tools
+
+    try:
+        found = tools.declared(project)
+    except (DevstackError, OSError):
+        return []
+    return sorted((name, tool.description) for name, tool in found.tools.items())
+
+
+def addon_names() -> list[tuple[str, str]]:
+    """The catalogue of `devstack add SERVICE`, with each entry's summary."""
+    from devstack import addons
+
+    try:
+        return sorted((name, entry.summary) for name, entry in addons.catalogue().items())
+    except (DevstackError, OSError):
+        return []

@@ -21,6 +21,9 @@ from tests.conftest import in_ci
 BIN = Path(sys.executable).parent  # the virtualenv's bin: `devstack` is there
 
 PROJECT = """\
+x-devstack:
+  tools:
+    migrate: {service: web, command: [sh, -c, "echo migrate"], description: "apply migrations"}
 services:
   web:
     image: devstack-test/busybox
@@ -159,6 +162,13 @@ def test_stacks_options_choices_and_config_keys(project):
         "plain,quiet",
     ]
     assert "plain,proxy.port" in protocol("bash", "devstack config set pro", "3", project)
+
+
+def test_tools_and_the_add_catalogue(project):
+    assert protocol("zsh", "devstack run ", "2", project) == ["plain", "migrate", "apply migrations"]
+    catalogue = protocol("bash", "devstack add ", "2", project)
+    assert "plain,redis" in catalogue and "plain,postgres" in catalogue
+    assert protocol("bash", "devstack remove ", "2", project) == ["plain,db", "plain,debug", "plain,web"]
 
 
 def test_outside_a_project_services_complete_nothing(tmp_path):
