@@ -61,11 +61,11 @@ function redis_command($socket, string $command): string
 
 $services = [];
 $services['db'] = check_database(
-    env_or('DB_HOST', 'db'),
-    env_or('DB_PORT', '3306'),
-    env_or({{ db_name_env|php }}),
-    env_or({{ db_user_env|php }}),
-    env_or('DB_PASSWORD')
+    env_or({{ db_env.host|php }}, 'db'),
+    env_or({{ db_env.port|php }}, '3306'),
+    env_or({{ db_env.name|php }}),
+    env_or({{ db_env.user|php }}),
+    env_or({{ db_env.password|php }})
 );
 {%- if "redis" in services %}
 $redisHost = env_or('REDIS_HOST', 'redis');

@@ -2,8 +2,7 @@
 {%- set page_title = "development stack" %}
 {%- set services = ["db"] %}
 {%- set workers = [] %}
-{%- set db_name_env = "DB_NAME" %}
-{%- set db_user_env = "DB_USER" %}
+{%- set db_env = {"host": "DB_HOST", "port": "DB_PORT", "name": "DB_NAME", "user": "DB_USER", "password": "DB_PASSWORD"} %}
 {%- set next_steps %}
   <h2>Next</h2>
   <p>This is <code>src/public/index.php</code>: replace it with your application. The document

@@ -2,8 +2,7 @@
 {%- set page_title = "Laravel development stack" %}
 {%- set services = ["db", "redis"] %}
 {%- set workers = ["queue", "scheduler"] %}
-{%- set db_name_env = "DB_DATABASE" %}
-{%- set db_user_env = "DB_USERNAME" %}
+{%- set db_env = {"host": "DB_HOST", "port": "DB_PORT", "name": "DB_DATABASE", "user": "DB_USERNAME", "password": "DB_PASSWORD"} %}
 {%- set next_steps %}
   <h2>Install Laravel</h2>
   <p>Laravel is not installed yet: this is a placeholder (<code>src/public/index.php</code>).
