@@ -214,6 +214,8 @@ def test_stack_end_to_end(site: Site, run):
         if case.stack == "wordpress":
             assert_wordpress_installs(site)
         assert_tools(site, uid)
+        if case.stack == "laravel":
+            assert_workers_hand_over_to_artisan(site)
         assert_configuration_applies_after_restart(site)
         assert_quiet_logs(site)
 
@@ -297,24 +299,25 @@ def assert_tools(site: Site, uid: int) -> None:
     composer = tools["composer"]
     # composer works offline from a path repository: vendor/ is written into src/ as the host
     # user, and its cache and home are writable by that user too.
-    package = site.root / "src" / "packages" / "hello"
+    src = site.root / "src"
+    if (src / "composer.json").exists():
+        pytest.fail("the template ships no composer.json: this test would overwrite it")
+    package = src / "packages" / "hello"
     package.mkdir(parents=True)
     (package / "composer.json").write_text(
         '{"name": "devstack/hello", "version": "1.0.0", "autoload": {"files": ["hello.php"]}}'
     )
     (package / "hello.php").write_text("<?php function devstack_hello(): string { return 'hello'; }\n")
+    (src / "composer.json").write_text(
+        '{"repositories": [{"type": "path", "url": "packages/hello"}],'
+        ' "require": {"devstack/hello": "1.0.0"}}'
+    )
     if os.getuid() == 0:
-        subprocess.run(["chown", "-R", f"{uid}:{uid}", str(package.parent)], check=True)
+        chown = ["chown", "-R", f"{uid}:{uid}", str(package.parent), str(src / "composer.json")]
+        subprocess.run(chown, check=True)
     workdir = composer["workdir"]
-    steps = [
-        ["composer", "config", "repositories.local", "path", "packages/hello"],
-        ["composer", "require", "--no-interaction", "devstack/hello:1.0.0"],
-    ]
-    if (site.root / "src" / "composer.json").exists():
-        pytest.fail("the template ships no composer.json: this test would overwrite it")
-    for step in steps:
-        proc = site.exec(composer["service"], *step, workdir=workdir)
-        assert proc.returncode == 0, (step, proc.stdout, proc.stderr)
+    proc = site.exec(composer["service"], "composer", "update", "--no-interaction", workdir=workdir)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
     proc = site.exec(
         tools["php"]["service"],
         "php",
@@ -329,6 +332,31 @@ def assert_tools(site: Site, uid: int) -> None:
         composer["service"], "sh", "-c", 'touch "$COMPOSER_HOME/probe" "$COMPOSER_CACHE_DIR/probe"'
     )
     assert home.returncode == 0, home.stderr
+
+
+def assert_workers_hand_over_to_artisan(site: Site) -> None:
+    """Once artisan and vendor/ exist, queue and scheduler run `php artisan ...` by themselves."""
+    artisan = site.root / "src" / "artisan"
+    assert (site.root / "src/vendor/autoload.php").exists()  # written by composer in assert_tools
+    artisan.write_text(
+        "<?php\nfwrite(STDERR, 'fake artisan: ' . implode(' ', array_slice($argv, 1)) . PHP_EOL);\n"
+        "while (true) { sleep(1); }\n"
+    )
+    if os.getuid() == 0:
+        uid, gid = host_user()
+        os.chown(artisan, uid, gid)
+    expected = {"queue": "fake artisan: queue:listen --tries=1", "scheduler": "fake artisan: schedule:work"}
+    deadline = time.monotonic() + 30
+    while True:
+        logs = {service: site.compose("logs", "--no-color", service).stdout for service in expected}
+        if all(line in logs[service] for service, line in expected.items()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for service, line in expected.items():
+        assert line in logs[service], logs[service][-2000:]
+    artisan.unlink()
+    # Back to the placeholder (no artisan), as the page at the end of the test expects.
+    assert site.compose("restart", "queue", "scheduler").returncode == 0
 
 
 def assert_configuration_applies_after_restart(site: Site) -> None:
