@@ -393,7 +393,8 @@ def assert_configuration_applies_after_restart(site: Site) -> None:
     if "/usr/local/etc/php/conf.d" not in scan and site.case.stack == "wordpress":
         # The official image's PHP reads $PHP_INI_DIR/conf.d (/usr/local/etc/php/conf.d), where
         # docker-compose.yml mounts docker/php.ini; a stand-in that does not cannot prove it.
-        warnings.warn(f"the wordpress stand-in's PHP does not scan /usr/local/etc/php/conf.d:\n{scan}", stacklevel=1)
+        gap = "the wordpress stand-in's PHP does not scan /usr/local/etc/php/conf.d"
+        warnings.warn(f"{gap}:\n{scan}", stacklevel=1)
     else:
         proc = site.exec(site.case.php_service, "php", "-r", 'echo ini_get("memory_limit");')
         assert proc.stdout == "384M", proc.stdout + proc.stderr
