@@ -1,4 +1,4 @@
-"""Every generated stack passes the official validators and keeps the catalogue's promises.
+"""Every generated PHP stack passes the official validators and keeps the catalogue's promises.
 
 Validators: the compose-spec schema, Compose itself (`docker compose config -q`), hadolint,
 `php -l`, `sh -n`, `devstack check`. Promises (issue 7, the brief's conventions): ports on
@@ -26,12 +26,14 @@ from devstack import envfile, scaffold, stacks
 BIN = Path(sys.executable).parent
 HOST_USER = "${HOST_UID:-1000}:${HOST_GID:-1000}"
 # (stack, --set db=...): every stack with each database it offers.
+PHP_STACKS = {"drupal", "lamp", "lemp", "laravel", "wordpress"}
+# The PHP stacks; django and node have their own file (test_app_templates.py).
 VARIANTS = [
     (stack.name, db)
     for stack in stacks.available()
+    if stack.name in PHP_STACKS
     for db in (stack.variable("db").choices if any(v.name == "db" for v in stack.variables) else ("",))
 ]
-PHP_STACKS = {"drupal", "lamp", "lemp", "laravel", "wordpress"}
 TOOLS = {
     "drupal": {"composer", "drush", "php"},
     "lamp": {"composer", "php"},

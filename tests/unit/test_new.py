@@ -68,7 +68,9 @@ def test_env_has_random_secrets_and_example_has_none(run, tmp_path):
     env_a = dotenv_values(tmp_path / "a/.env")
     env_b = dotenv_values(tmp_path / "b/.env")
     example = dotenv_values(tmp_path / "a/.env.example")
-    assert set(env_a) == set(example)
+    # .env has every key of .env.example, plus the per-checkout host user (never committed).
+    assert set(env_a) == set(example) | {"HOST_UID", "HOST_GID"}
+    assert "HOST_UID" not in example and env_a["HOST_UID"] == str(os.getuid())
     for key in ("DB_PASSWORD", "DB_ROOT_PASSWORD"):
         assert example[key] == ""
         assert env_a[key] and len(env_a[key]) >= 24
