@@ -42,6 +42,10 @@ def test_wheel_contains_templates(wheel):
         "docker/apache-foreground",
     ):
         assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
+    # The parts the stacks share, and every stack of the catalogue.
+    assert "devstack/templates/_shared/docker/certs/README.md" in names
+    for stack in ("lamp", "lemp", "laravel", "wordpress"):
+        assert f"devstack/templates/{stack}/cookiecutter.json" in names, stack
 
 
 def test_wheel_runs_from_its_own_files(wheel, tmp_path):
