@@ -192,10 +192,10 @@ def test_real_zsh(project, tmp_path):
         [zsh, "-f", "-i"],
         project,
         ["autoload -Uz compinit && compinit -u", f"source {path}"],
-        "devstack new \t",
+        "devstack new dru\t",
         ["drupal"],
     )
-    assert "devstack new drupal" in drawn, drawn  # the only stack: completed in place
+    assert "drupal" in drawn and "dru\x07" not in drawn, drawn  # the only match: completed in place
     drawn = interactive(
         [zsh, "-f", "-i"],
         project,
