@@ -20,7 +20,6 @@ from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, Devstac
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from devstack.lifecycle import Event
     from devstack.project import Project
     from devstack.terminal import View
 
@@ -250,23 +249,6 @@ def open_view(progress: str | None, quiet: bool, *, as_json: bool = False, verbo
     return terminal.open_view(terminal.choose(requested, as_json=as_json, verbose=verbose))
 
 
-def _progress(as_json: bool) -> Callable[[Event], None]:
-    def show(event: Event) -> None:
-        if as_json:
-            import json
-
-            click.echo(
-                json.dumps({"event": event.kind, "service": event.service, "message": event.message}),
-                err=True,
-            )
-        elif event.kind == "compose":
-            click.echo(f"  {event.message}", err=True)
-        else:
-            click.echo(f"{event.kind}: {event.message}", err=True)
-
-    return show
-
-
 @cli.command()
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -288,27 +270,35 @@ def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbo
 @project_options
 @click.argument("services", nargs=-1, shell_complete=_complete_services)
 @click.option("--build", is_flag=True, help="Rebuild images before starting.")
-@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for healthy.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    help="Seconds to wait for healthy (default: the setting up.timeout, else 300).",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
+@progress_options()
 def up(
     files: tuple[str, ...],
     project_name: str | None,
     services: tuple[str, ...],
     build: bool,
-    timeout: int,
+    timeout: int | None,
     as_json: bool,
+    progress: str | None,
+    quiet: bool,
+    verbose: bool,
 ) -> int:
-    """Check, build if needed, start and wait until every service is healthy."""
+    """Check, build if needed, start and wait until every service is healthy.
+
+    On a terminal each service gets a live line (building, starting, waiting for health, ready
+    in N s); elsewhere a plain line per change. -v shows Compose's own output too.
+    """
     from devstack import lifecycle
 
+    project = _project(files, project_name)
     try:
-        result = lifecycle.up(
-            _project(files, project_name),
-            services,
-            build=build,
-            timeout=timeout,
-            progress=_progress(as_json),
-        )
+        with open_view(progress, quiet, as_json=as_json, verbose=verbose) as view:
+            result = lifecycle.up(project, services, build=build, timeout=timeout, progress=view)
     except ChecksFailed as exc:
         click.echo(report.findings_text(exc.findings), err=True)
         raise
@@ -336,7 +326,16 @@ def up(
 @project_options
 @click.option("-v", "--volumes", is_flag=True, help="Also delete named volumes (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting volumes.")
-def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: bool) -> None:
+@progress_options(verbose_flags=("--verbose",))
+def down(
+    files: tuple[str, ...],
+    project_name: str | None,
+    volumes: bool,
+    yes: bool,
+    progress: str | None,
+    quiet: bool,
+    verbose: bool,
+) -> None:
     """Stop and remove the containers; data in bind mounts (data/) is always kept."""
     from devstack import lifecycle
 
@@ -349,7 +348,8 @@ def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: b
         )
         if typed.strip() != project.name:
             raise UsageError("project name did not match; nothing was deleted")
-    lifecycle.down(project, volumes=volumes, progress=_progress(False))
+    with open_view(progress, quiet, verbose=verbose) as view:
+        lifecycle.down(project, volumes=volumes, progress=view)
     click.echo(f"{project.name} is down" + (" (named volumes deleted)." if volumes else "; data is kept."))
 
 

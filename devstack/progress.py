@@ -65,7 +65,7 @@ _RANK = {
     CREATING: 3,
     CREATED: 4,
     STARTING: 5,
-    RUNNING: 6,
+    RUNNING: 5,
     HEALTH: 6,
     READY: 8,
     DONE: 8,
@@ -76,7 +76,8 @@ _RANK = {
 }
 FINAL = {READY, DONE, FAILED, BUILT, STOPPED, REMOVED}  # states the live view shows without a spinner
 
-# Compose's words for a container, as a state of the service.
+# Compose's words for a container, as a state of the service. Its "Waiting"/"Healthy" (for a
+# dependency) are left to the looks at the engine, which see the health itself.
 _CONTAINER_ACTIONS = {
     "Creating": (CREATING, "creating"),
     "Recreate": (CREATING, "recreating"),
@@ -86,9 +87,6 @@ _CONTAINER_ACTIONS = {
     "Starting": (STARTING, "starting"),
     "Started": (STARTING, "starting"),
     "Running": (RUNNING, "running"),
-    "Waiting": (HEALTH, "waiting for health"),
-    "Healthy": (STARTING, "healthy"),
-    "Error": (FAILED, "failed"),
     "Stopping": (STOPPING, "stopping"),
     "Killing": (STOPPING, "stopping"),
     "Stopped": (STOPPED, "stopped"),
@@ -131,11 +129,16 @@ class Board:
         self.names: dict[str, str] = dict(container_names or {})  # container name -> service
         self.states: dict[str, str] = {}
         self.messages: dict[str, str] = {}
+        self.details: dict[str, str] = {}  # service -> what explains its failure (build output...)
         self.builds: dict[str, _Build] = {}
         self.vertices: dict[int, str] = {}  # BuildKit vertex -> service
         self.output: dict[int, deque[str]] = {}  # BuildKit vertex -> its last lines
         self.v1_building: str | None = None
+        # Compose v2 hands BuildKit's lines over in bursts: a build is timed from the start of
+        # `compose up` (v1 says "Building web" when it starts one).
+        self.created = clock()
         self.other: deque[str] = deque(maxlen=20)  # Compose's own messages (warnings, errors)
+        self.compose_errors: set[str] = set()  # services whose container Compose marked "Error"
         self._lock = threading.RLock()
 
     # -- Compose's output ------------------------------------------------------------------
@@ -155,6 +158,8 @@ class Board:
                 service = self.service_of(parsed.name)
                 if service is not None:
                     self._close_build(service)
+                    if parsed.action == "Error":  # said once, with its reason, by whoever explains it
+                        self.compose_errors.add(service)
                     state = _CONTAINER_ACTIONS.get(parsed.action)
                     if state is not None:
                         self.set(service, *state)
@@ -196,7 +201,8 @@ class Board:
         self.vertices[vertex] = service
         build = self.builds.get(service)
         if build is None or build.done:
-            build = self.builds[service] = _Build(self.clock())
+            start = self.clock() if text == "Building" or build is not None else self.created
+            build = self.builds[service] = _Build(start)
             self.set(service, BUILDING, "building")
         if step is not None:
             build.steps[vertex] = (step[0], step[1], text)
@@ -281,7 +287,7 @@ class Board:
         if info.state != "running":
             return STARTING, info.state, None
         if info.health == "unhealthy":
-            return FAILED, "unhealthy", None
+            return HEALTH, "unhealthy", None  # the failure, with its evidence, comes from fail()
         if info.health == "starting":
             return HEALTH, "waiting for health", None
         if ready is None:
@@ -307,12 +313,17 @@ class Board:
             if current is not None and state not in (RESTARTING, FAILED) and current != RESTARTING:
                 if current == FAILED or _RANK.get(state, 0) < _RANK.get(current, 0):
                     return
-            if not force and current == state and self.messages.get(service) == message:
-                return
+            if current == state and self.messages.get(service) == message:
+                if detail and state == FAILED:
+                    self.details[service] = detail
+                if not force or state == FAILED:
+                    return
             self.states[service] = state
             self.messages[service] = message
+            if state == FAILED and detail:
+                self.details[service] = detail
             self.progress(Event("service", message, service, state, seconds, detail))
 
     def fail(self, service: str, message: str, evidence: str | None = None) -> None:
         """Report a service's failure with what explains it (health check outputs, log tail)."""
-        self.set(service, FAILED, message, detail=evidence, force=True)
+        self.set(service, FAILED, message.removeprefix("is "), detail=evidence, force=True)

@@ -9,7 +9,6 @@ import os
 import select
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -54,7 +53,7 @@ BUILT = """
 
 def project(root: Path, name: str, services: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "compose.yaml").write_text("services:" + textwrap.dedent(services))
+    (root / "compose.yaml").write_text("services:" + services)
     (root / ".env").write_text(f"COMPOSE_PROJECT_NAME={name}\n")
     (root / "app").mkdir(exist_ok=True)
     (root / "app" / "Dockerfile").write_text(
@@ -162,7 +161,7 @@ def test_piped_up_and_down_print_plain_lines(tmp_path, project_name, test_images
         lines = result.stderr.splitlines()
         assert "web: waiting for health" in lines
         assert any(line.startswith("web: ready in ") for line in lines)
-        assert any(line.startswith("app: built in ") and "(2 steps" in line for line in lines), lines
+        assert any(line.startswith("app: built in ") and "(3 steps" in line for line in lines), lines
         assert not any(line.lstrip().startswith("#") for line in lines)  # no BuildKit log
         assert len(lines) == len(set(lines))  # one line per change, none repeated
         verbose = devstack("up", "--build", "-v", cwd=root)

@@ -121,13 +121,8 @@ def test_v2_output_becomes_one_state_per_service():
         "step 1/2: FROM docker.io/devstack-test/busybox:latest",
         "step 2/2: RUN echo base > /b.txt",
     ]
-    assert [s for s, _ in service_events(events, "db")] == [
-        "creating",
-        "created",
-        "starting",
-        "health",
-        "failed",
-    ]
+    assert [s for s, _ in service_events(events, "db")] == ["creating", "created", "starting"]
+    assert board.compose_errors == {"db"}  # the failure is said once, by whoever can explain it
     assert [s for s, _ in service_events(events, "cache")] == ["creating", "created", "starting"]
     assert "dependency failed to start: container termprobe-db-1 is unhealthy" in board.other
     raw = [e.message for e in events if e.kind == "compose"]
@@ -279,6 +274,8 @@ def sample_events() -> list[Event]:
     board = Board("termprobe", ["web", "db", "cache"], events.append, clock=Clock())
     events.append(Event("env", "created .env from .env.example (3 keys)"))
     feed(board, V2_UP + "\x1b[1mbold\x1b[0m line with a control character\n")
+    board.look([info("db", health="starting")], lambda c: None, lambda c: True)
+    board.fail("db", "is unhealthy: its healthcheck failed 2 times in a row", "exit 1: cannot connect")
     return events
 
 
@@ -292,7 +289,9 @@ def test_plain_lines_one_per_change_without_control_characters():
     assert not any(ord(ch) < 32 and ch != "\n" for ch in text)
     lines = text.splitlines()
     assert lines[0] == "env: created .env from .env.example (3 keys)"
-    assert "db: waiting for health" in lines and "db: failed" in lines
+    assert "db: waiting for health" in lines
+    assert "db: unhealthy: its healthcheck failed 2 times in a row" in lines  # once, with the reason
+    assert "cannot connect" not in text  # the evidence belongs to the error, printed once
     assert "web: building (step 2/2: RUN echo base > /b.txt)" in lines
     assert any(line.startswith("web: built in ") for line in lines)
     assert not any(line.startswith("#") for line in lines)  # no BuildKit log
