@@ -46,10 +46,6 @@ class Event:
 Progress = Callable[[Event], None]
 
 
-def quiet(_event: Event) -> None:
-    return None
-
-
 # Service states, each with its place in the order a service goes through them. A look at the
 # engine may lag behind Compose's output, so a state never goes back to an earlier one, except
 # to `restarting` and `failed`, which can come at any time.

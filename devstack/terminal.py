@@ -140,7 +140,7 @@ class PlainView(View):
             if event.detail and event.state != FAILED:
                 text += f" ({event.detail})"
             self._write(_printable(text))
-        elif event.kind in ("step", "compose-message"):
+        elif event.kind == "step":
             self._write(_printable(event.message))
         else:
             self._write(_printable(f"{event.kind}: {event.message}"))

@@ -227,3 +227,37 @@ def test_real_fish(project, tmp_path):
     lines = proc.stdout.splitlines()
     assert {"web", "db", "debug"} <= {line.split("\t")[0] for line in lines}
     assert any(line.startswith("drupal\t") for line in lines)  # with the stack's description
+
+
+def test_snapshot_names_hook_for_devstack_db(project, monkeypatch):
+    """`devstack db` (module devstack.datadir) attaches cli.complete_snapshots to its NAME arguments."""
+    import types
+
+    import click
+
+    from devstack import cli, completion
+
+    monkeypatch.chdir(project)
+    assert completion.snapshot_names() == []  # no devstack db here: nothing, and no error
+    seen = {}
+
+    def list_snapshots(found_project, service):
+        seen["args"] = (found_project.root, service)
+        snap = types.SimpleNamespace
+        return [snap(name="main-2026-11-28"), snap(name="feature-x"), snap(name="main-2026-11-28")]
+
+    monkeypatch.setitem(
+        __import__("sys").modules, "devstack.datadir", types.SimpleNamespace(list_snapshots=list_snapshots)
+    )
+
+    @click.command()
+    @click.option("--service")
+    @click.argument("name", shell_complete=cli.complete_snapshots)
+    def restore(service, name):
+        pass
+
+    ctx = click.Context(restore, info_name="restore")
+    ctx.params = {"service": "db"}
+    items = cli.complete_snapshots(ctx, restore.params[1], "main")
+    assert [i.value for i in items] == ["main-2026-11-28"]
+    assert seen["args"] == (project, "db")
