@@ -95,6 +95,8 @@ OUTPUT_LINES = 12  # lines of a failed build step kept for the report
 
 @dataclass
 class _Build:
+    """One image build, as far as BuildKit's lines tell."""
+
     started: float
     steps: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # vertex -> (i, n, text)
     cached: set[int] = field(default_factory=set)
