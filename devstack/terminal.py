@@ -207,14 +207,15 @@ class LiveView(View):
         from rich.table import Table
         from rich.text import Text
 
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=1, no_wrap=True)
-        grid.add_column(no_wrap=True)
-        grid.add_column(no_wrap=True, overflow="ellipsis")
         with self._lock:
             rows = list(self.rows.values())
             transfer = self.transfer_line
         width = max((len(r.label) for r in rows), default=0)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=1, no_wrap=True)
+        if width:  # services have a name column; a command's steps do not
+            grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
         now = time.monotonic()
         for row in rows:
             text = Text(row.message)
@@ -230,9 +231,11 @@ class LiveView(View):
                 text.append(f" {now - row.since:.0f} s", style="dim")
             if row.detail and row.state != FAILED:
                 text.append(f"  {row.detail}", style="dim")
-            grid.add_row(mark, Text(row.label.ljust(width), style="bold"), text)
+            label = [Text(row.label.ljust(width), style="bold")] if width else []
+            grid.add_row(mark, *label, text)
         if transfer:
-            grid.add_row(Spinner("line" if self.ascii else "dots", style="cyan"), Text(""), Text(transfer))
+            spinner = Spinner("line" if self.ascii else "dots", style="cyan")
+            grid.add_row(spinner, *([Text("")] if width else []), Text(transfer))
         return grid
 
     def __call__(self, event: Event) -> None:

@@ -326,3 +326,41 @@ def test_quiet_draws_nothing():
         for event in sample_events():
             view(event)
     assert out.getvalue() == ""
+
+
+def test_live_view_draws_marks_names_and_failures(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = FakeTTY()
+    view = terminal.open_view("live", out)
+    assert isinstance(view, terminal.LiveView)
+    with pytest.raises(RuntimeError), view:
+        for event in sample_events():
+            view(event)
+        view(Event("service", "ready in 1.2 s", "cache", "ready", 1.2))
+        raise RuntimeError("up failed")
+    drawn = out.getvalue()
+    last = drawn.rsplit("\x1b[1A", 1)[-1]
+    assert "✔" in last and "cache" in last and "ready in 1.2 s" in last
+    assert "✘" in last and "unhealthy: its healthcheck failed 2 times in a row" in last
+    assert "env: created .env from .env.example (3 keys)" in drawn  # printed above the rows
+    assert "\x1b[31m" in drawn or "\x1b[1;31m" in drawn  # red for the failure
+
+
+def test_live_view_without_colour_or_utf8(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    class AsciiTTY(FakeTTY):
+        encoding = "ascii"  # a terminal without UTF-8 (LANG=C)
+
+    out = AsciiTTY()
+    with terminal.open_view("live", out) as view:
+        view(Event("service", "ready in 1.2 s", "cache", "ready", 1.2))
+        view(Event("service", "exited with code 3", "job", "failed"))
+    drawn = out.getvalue()
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", drawn)
+    assert "+ cache ready in 1.2 s" in plain and "x job   exited with code 3" in plain
+    assert not any(f"\x1b[{code}m" in drawn for code in ("31", "32", "1;31", "36"))
