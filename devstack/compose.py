@@ -526,9 +526,11 @@ def progress_line(line: str) -> ProgressLine | None:
 #       service "migrate" didn't complete successfully: exit 1
 #       dependency failed to start: container proj-db-1 has no healthcheck configured
 #   v1: ERROR: for web  Container "0123456789ab" is unhealthy.
+#       ERROR: for web  Container "0123456789ab" exited with code 3.
 _DEPENDENCY_FAILED = (
     re.compile(
-        r"container \"?/?([\w.-]+)\"? (is unhealthy|exited \(-?\d+\)|has no healthcheck configured)",
+        r"container \"?/?([\w.-]+)\"? (is unhealthy|exited \(-?\d+\)|exited with code -?\d+|"
+        r"has no healthcheck configured)",
         re.IGNORECASE,
     ),
     re.compile(r"service \"?([\w.-]+)\"? didn't complete successfully", re.IGNORECASE),

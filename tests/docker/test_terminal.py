@@ -137,6 +137,31 @@ def test_compose_stopping_up_for_an_unhealthy_dependency_is_explained(
     devstack("down", cwd=root)
 
 
+def test_a_one_shot_dependency_that_fails_is_explained(compose_variant, tmp_path, project_name, test_images):
+    """`service "migrate" didn't complete successfully: exit 3` (v2); v1 starts web anyway."""
+    root = project(
+        tmp_path / "app",
+        project_name,
+        f"""
+  migrate:
+    image: {BUSYBOX}
+    command: ["sh", "-c", "echo applying 0042_add_index; echo 'relation users does not exist' >&2; exit 3"]
+  web:
+    image: {BUSYBOX}
+    command: ["sleep", "300"]
+    depends_on:
+      migrate: {{condition: service_completed_successfully}}
+""",
+    )
+    result = devstack("up", "--timeout", "120", cwd=root)
+    assert result.returncode == 1, result.stderr
+    assert "error: service migrate exited with code 3" in result.stderr
+    assert "relation users does not exist" in result.stderr and "applying 0042_add_index" in result.stderr
+    if compose_variant.name == "v2":
+        assert "Compose stopped `up`" in result.stderr and "didn't complete successfully" in result.stderr
+    devstack("down", cwd=root)
+
+
 def test_devstacks_own_wait_explains_an_unhealthy_service(
     compose_variant, tmp_path, project_name, test_images
 ):

@@ -184,6 +184,7 @@ def test_lines_that_are_not_progress(line):
         ('service "migrate" didn\'t complete successfully: exit 1', "migrate"),
         ("dependency failed to start: container proj-db-1 has no healthcheck configured", "proj-db-1"),
         ('ERROR: for web  Container "122b91854d07" is unhealthy.', "122b91854d07"),
+        ('ERROR: for web  Container "42d62221b08a" exited with code 3.', "42d62221b08a"),
         ("Error response from daemon: driver failed programming external connectivity", None),
     ],
 )
