@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -339,3 +339,91 @@ def server_version() -> str:
         return str(client().version().get("Version", "?"))
     except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+# -- data: devstack db, snapshots, restart (issue 8, helper "data") ---------------------------
+# Kept in one block at the end so parallel merges do not collide.
+
+
+def exec_env(
+    container_id: str, argv: list[str], env: Mapping[str, str] | None = None, user: str = ""
+) -> tuple[int, str, str]:
+    """Run argv in a running container with extra environment; (exit code, stdout, stderr).
+
+    Secrets go in `env` (the exec's environment), never on a command line. `user` empty means
+    the container's own user (the service's `user:`).
+    """
+    from docker.errors import APIError
+
+    api = client().api
+    try:
+        handle = api.exec_create(
+            container_id, argv, stdout=True, stderr=True, environment=dict(env or {}), user=user
+        )
+        out, err = api.exec_start(handle["Id"], demux=True)
+        code = api.exec_inspect(handle["Id"]).get("ExitCode")
+    except APIError as exc:
+        return 126, "", str(exc.explanation or exc)
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    return (
+        int(code) if code is not None else 126,
+        (out or b"").decode("utf-8", "replace"),
+        (err or b"").decode("utf-8", "replace"),
+    )
+
+
+def get_archive(container_id: str, path: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """A tar stream of `path` in a container (a stopped one too: its volumes are mounted for it).
+
+    The archive's top entry is the basename of `path`, as with `docker cp`.
+    """
+    from docker.errors import APIError, NotFound
+
+    try:
+        stream, _stat = client().api.get_archive(container_id, path, chunk_size=chunk)
+    except NotFound as exc:
+        raise EngineUnavailable(f"{path} does not exist in the container: {exc.explanation}") from exc
+    except APIError as exc:
+        raise EngineUnavailable(f"the engine cannot archive {path}: {exc.explanation or exc}") from exc
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    try:
+        yield from stream
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+def put_archive(container_id: str, path: str, data: Iterable[bytes]) -> None:
+    """Extract a tar stream into `path` of a container (stopped ones too); owners are kept."""
+    from docker.errors import APIError
+
+    try:
+        ok = client().api.put_archive(container_id, path, data)
+    except APIError as exc:
+        raise EngineUnavailable(f"the engine cannot extract into {path}: {exc.explanation or exc}") from exc
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    if not ok:
+        raise EngineUnavailable(f"the engine refused to extract into {path}")
+
+
+def image_env(image: str) -> dict[str, str]:
+    """The ENV of a local image ({} when the image is not here or the engine cannot say)."""
+    from urllib.parse import quote
+
+    try:
+        status, body = _local_get(f"/images/{quote(image, safe='/:@')}/json")
+        data = json.loads(body) if status == 200 else {}
+    except _NotLocal:
+        try:
+            data = client().api.inspect_image(image)
+        except Exception:
+            return {}
+    except (OSError, ValueError):
+        return {}
+    env: dict[str, str] = {}
+    for item in ((data or {}).get("Config") or {}).get("Env") or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    return env

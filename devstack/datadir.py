@@ -1,0 +1,675 @@
+"""A database's data directory as files: snapshots, restore, reset.
+
+Snapshots are file-level: the database is stopped (a clean shutdown), its data directory is
+archived (tar, zstd-compressed) and it is started again; a restore swaps a whole directory in.
+That is much faster than a dump and brings back exactly what was there, users and settings
+included, for the same image.
+
+Where: `.devstack/snapshots/<service>/<name>.tar.zst` (+ `<name>.json`) in the project. The
+`.devstack/` directory carries its own `.gitignore` (`*`), so snapshots are never committed in
+any project; they are not inside a data directory that `db reset` or `rm -rf data/db` deletes,
+nor inside any directory a container mounts.
+
+The data is read and written on the host when a bind mount holds it and the user may read it
+(the usual case: services run as the host user). Otherwise (named volumes, files a container
+left owned by another uid) it goes through the engine: the archive API of the stopped
+container, and a throwaway root container of the service's own image, so no sudo is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from devstack.db import Database, DatabaseError, Target, state_dir
+from devstack.errors import DevstackError, UsageError
+from devstack.project import Project
+
+SUFFIX = ".tar.zst"
+_NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+ZSTD_LEVEL = 3
+STOP_TIMEOUT = 120  # seconds a database gets to shut down cleanly before it is killed
+
+Step = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+class SnapshotNotFound(DevstackError):
+    """No snapshot of that name (or none for the current branch)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    service: str
+    engine: str
+    image: str
+    branch: str | None
+    created: float  # epoch seconds
+    size: int  # bytes of the archive
+    data_bytes: int  # bytes of the data directory
+    path: Path
+    fingerprint: str  # of the credentials the database had, to warn about drift on restore
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "service": self.service,
+            "engine": self.engine,
+            "image": self.image,
+            "branch": self.branch,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.created)),
+            "size": self.size,
+            "data_bytes": self.data_bytes,
+            "path": str(self.path),
+        }
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    snapshot: Snapshot
+    seconds: float
+    restarted: bool
+    through_engine: bool
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    snapshot: Snapshot
+    seconds: float
+    restarted: bool
+    through_engine: bool
+    warnings: tuple[str, ...]
+
+
+# -- git branch --------------------------------------------------------------------------------
+
+
+def current_branch(start: Path) -> str | None:
+    """The checked-out git branch of the repository holding `start` (None outside git).
+
+    Read from `.git/HEAD` (worktrees and submodules included), without running git. A detached
+    HEAD gives `detached-<short sha>`.
+    """
+    for directory in (start, *start.parents):
+        dotgit = directory / ".git"
+        if dotgit.is_dir():
+            gitdir = dotgit
+        elif dotgit.is_file():
+            try:
+                text = dotgit.read_text("utf-8").strip()
+            except OSError:
+                return None
+            if not text.startswith("gitdir:"):
+                return None
+            gitdir = (directory / text[len("gitdir:") :].strip()).resolve()
+        else:
+            continue
+        try:
+            head = (gitdir / "HEAD").read_text("utf-8").strip()
+        except OSError:
+            return None
+        if head.startswith("ref:"):
+            ref = head[4:].strip()
+            return ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
+        return f"detached-{head[:8]}" if head else None
+    return None
+
+
+def safe_part(text: str) -> str:
+    """A branch name made safe for a file name: feature/login -> feature-login."""
+    return _UNSAFE.sub("-", text).strip("-.") or "branch"
+
+
+def default_name(branch: str | None, now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{safe_part(branch)}-{stamp}" if branch else f"snapshot-{stamp}"
+
+
+def check_name(name: str) -> str:
+    if not _NAME_OK.fullmatch(name) or name.endswith(".json") or ".." in name:
+        raise UsageError(
+            f"{name!r} is not a valid snapshot name",
+            hint="use letters, digits, '.', '-' and '_' (up to 128), starting with a letter or digit",
+        )
+    return name
+
+
+def fingerprint(db: Database) -> str:
+    """A hash of the credentials: tells whether a snapshot was taken with other ones."""
+    text = "\0".join([db.engine, db.name, db.user, db.password or "", db.root_password or ""])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# -- the catalogue -------------------------------------------------------------------------------
+
+
+def snapshots_root(project: Project, create: bool = False) -> Path:
+    root = project.root / ".devstack" / "snapshots"
+    if create:
+        state_dir(project)
+        root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def list_snapshots(project: Project, service: str | None = None) -> list[Snapshot]:
+    """Snapshots of the project (of one service), oldest first."""
+    root = snapshots_root(project)
+    found = []
+    services = (
+        [root / service]
+        if service
+        else (sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
+    )
+    for directory in services:
+        if not directory.is_dir():
+            continue
+        for meta in sorted(directory.glob("*.json")):
+            archive = meta.with_name(meta.name[: -len(".json")] + SUFFIX)
+            if not archive.is_file():
+                continue
+            try:
+                data = json.loads(meta.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            found.append(
+                Snapshot(
+                    name=str(data.get("name") or meta.stem),
+                    service=str(data.get("service") or directory.name),
+                    engine=str(data.get("engine") or ""),
+                    image=str(data.get("image") or ""),
+                    branch=data.get("branch"),
+                    created=float(data.get("created") or archive.stat().st_mtime),
+                    size=archive.stat().st_size,
+                    data_bytes=int(data.get("data_bytes") or 0),
+                    path=archive,
+                    fingerprint=str(data.get("fingerprint") or ""),
+                )
+            )
+    return sorted(found, key=lambda s: (s.created, s.name))
+
+
+def find_snapshot(
+    project: Project, service: str, name: str | None, *, latest: bool = False, branch: str | None = None
+) -> Snapshot:
+    """By name; else (latest) the newest of any branch; else the newest of `branch`."""
+    snapshots = list_snapshots(project, service)
+    if name:
+        for snap in snapshots:
+            if snap.name == name:
+                return snap
+        raise SnapshotNotFound(
+            f"no snapshot {name!r} of service {service}",
+            hint="`devstack db snapshots` lists them",
+        )
+    if latest:
+        if not snapshots:
+            raise SnapshotNotFound(
+                f"service {service} has no snapshots", hint="take one with `devstack db snapshot`"
+            )
+        return snapshots[-1]
+    mine = [s for s in snapshots if s.branch == branch]
+    if not mine:
+        where = f"branch {branch}" if branch else "this checkout (not a git repository)"
+        raise SnapshotNotFound(
+            f"no snapshot of service {service} was taken on {where}",
+            hint="`devstack db snapshots` lists them; "
+            "`devstack db restore --latest` takes the newest of any branch",
+        )
+    return mine[-1]
+
+
+def delete_snapshot(snapshot: Snapshot) -> None:
+    snapshot.path.unlink(missing_ok=True)
+    snapshot.path.with_name(snapshot.path.name[: -len(SUFFIX)] + ".json").unlink(missing_ok=True)
+
+
+# -- stopping and starting the service -------------------------------------------------------------
+
+
+def _container(target: Target) -> Any | None:
+    """The service's container (engine.ContainerInfo), running or stopped; None if none exists."""
+    from devstack import engine
+
+    mine = [c for c in engine.project_containers(target.project.name) if c.service == target.db.service]
+    running = [c for c in mine if c.state in ("running", "restarting", "paused")]
+    chosen = running or mine
+    return chosen[0] if chosen else None
+
+
+def _stop(target: Target, step: Step) -> bool:
+    """Stop the service (a clean shutdown); True when it was running."""
+    info = _container(target)
+    if info is None or info.state not in ("running", "restarting", "paused"):
+        return False
+    step(f"stopping {target.db.service}")
+    target.runner.run("stop", "-t", str(STOP_TIMEOUT), "--", target.db.service)
+    after = _container(target)
+    if after is not None and after.exit_code in (137, 143) and target.db.family == "mysql":
+        # MariaDB/MySQL exit 0 on SIGTERM; 137 means it was killed mid-shutdown.
+        step(f"warning: {target.db.service} did not shut down cleanly (exit {after.exit_code})")
+    return True
+
+
+def _start(target: Target, step: Step) -> None:
+    step(f"starting {target.db.service} again")
+    target.runner.run("start", "--", target.db.service)
+
+
+def _ensure_container(target: Target) -> Any:
+    """A container of the service (created, not started, when there is none)."""
+    info = _container(target)
+    if info is None:
+        target.runner.run("up", "--no-start", "--no-deps", "--", target.db.service)
+        info = _container(target)
+    if info is None:
+        raise DatabaseError(f"cannot create a container for service {target.db.service}")
+    return info
+
+
+def _root_shell(target: Target, script: str, *args: str, mounts: Iterable[tuple[str, str]] = ()) -> None:
+    """Run a shell script as root in a throwaway container of the service (its image, its mounts)."""
+    argv = ["run", "--rm", "--no-deps", "-T", "--user", "0:0", "--entrypoint", "sh"]
+    for source, dest in mounts:
+        argv += ["-v", f"{source}:{dest}"]
+    argv += [target.db.service, "-c", script, "devstack", *args]
+    result = target.runner.run(*argv, check=False)
+    if result.returncode != 0:
+        raise DatabaseError(
+            f"the cleanup container of {target.db.service} failed (exit {result.returncode})",
+            details="\n".join((result.stderr or result.stdout).strip().splitlines()[-8:]) or None,
+        )
+
+
+# Deletes what is inside a directory (not the directory: it may be a mount point), then gives
+# the directory to the service's user, so a fresh start as that user may initialise it.
+_EMPTY_SCRIPT = r"""
+d=$1; owner=$2
+[ -d "$d" ] || exit 0
+rm -rf -- "$d"/* "$d"/.[!.]* "$d"/..?*
+if [ -n "$owner" ]; then chown "$owner" "$d"; fi
+"""
+
+
+def _numeric_owner(db: Database) -> str:
+    """`1000:1000` when the service runs as numeric ids (so the emptied directory can be given to it)."""
+    user = db.user_option.strip()
+    if re.fullmatch(r"\d+(:\d+)?", user):
+        return user
+    return ""
+
+
+# -- reading and writing data directories -------------------------------------------------------
+
+
+def _readable_tree(path: Path) -> bool:
+    """Whether every file and directory below path can be read by this process."""
+    if not os.access(path, os.R_OK | os.X_OK):
+        return False
+    for directory, dirs, files in os.walk(path):
+        for name in dirs:
+            if not os.access(os.path.join(directory, name), os.R_OK | os.X_OK):
+                return False
+        for name in files:
+            full = os.path.join(directory, name)
+            if not os.path.islink(full) and not os.access(full, os.R_OK):
+                return False
+    return True
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class _Counter:
+    """A write-through stream that counts bytes (for the archive's size)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _write_archive(out: IO[bytes], fill: Callable[[tarfile.TarFile], int]) -> int:
+    """A zstd-compressed tar, filled by `fill` (which returns the bytes of data it added)."""
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+    with compressor.stream_writer(out, closefd=False) as zstream:
+        with tarfile.open(fileobj=zstream, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar:
+            tar.copybufsize = 1 << 20  # type: ignore[attr-defined]
+            return fill(tar)
+
+
+def _fill_from_host(source: Path) -> Callable[[tarfile.TarFile], int]:
+    def fill(tar: tarfile.TarFile) -> int:
+        tar.add(str(source), arcname=".", recursive=True)
+        return _tree_bytes(source)
+
+    return fill
+
+
+def _fill_from_engine(container_id: str, data_path: str) -> Callable[[tarfile.TarFile], int]:
+    """Re-pack the engine's archive (top entry: the directory's basename) as `./...` entries."""
+    from devstack import engine
+
+    def fill(tar: tarfile.TarFile) -> int:
+        stream = _IterReader(engine.get_archive(container_id, data_path))
+        total = 0
+        with tarfile.open(fileobj=stream, mode="r|") as source:  # type: ignore[call-overload]
+            for member in source:
+                head, _, rest = member.name.partition("/")
+                member.name = f"./{rest}" if rest else "."
+                if member.islnk():
+                    member.linkname = "./" + member.linkname.partition("/")[2]
+                data = source.extractfile(member) if member.isfile() else None
+                tar.addfile(member, data)
+                total += member.size if member.isfile() else 0
+        return total
+
+    return fill
+
+
+class _IterReader:
+    """A file-like reader over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks: Iterator[bytes] = iter(chunks)
+        self.buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self.buffer) < size:
+            try:
+                self.buffer += next(self.chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            data, self.buffer = self.buffer, b""
+        else:
+            data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+def _archive_chunks(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The snapshot decompressed: a tar stream (for the engine's extract API)."""
+    import zstandard
+
+    with open(path, "rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        while True:
+            data = reader.read(chunk)
+            if not data:
+                return
+            yield data
+
+
+def _extract_to(archive: Path, dest: Path) -> None:
+    """Unpack a snapshot into a new directory `dest` (owners kept when running as root)."""
+    import zstandard
+
+    dest.mkdir(mode=0o700)
+    root_entry: tarfile.TarInfo | None = None
+    with open(archive, "rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
+            for member in tar:
+                name = os.path.normpath(member.name)
+                if name == ".":
+                    root_entry = member
+                    continue
+                if name.startswith(("..", "/")) or os.path.isabs(name):
+                    raise DatabaseError(f"{archive.name} holds a path outside its directory: {member.name}")
+                if member.issym() or member.islnk():
+                    target = os.path.normpath(os.path.join(os.path.dirname(name), member.linkname))
+                    if member.islnk() or not os.path.isabs(member.linkname):
+                        if target.startswith(".."):
+                            raise DatabaseError(f"{archive.name} holds a link outside its directory")
+                if member.isdev() or member.isfifo():
+                    continue
+                _extract_member(tar, member, dest)
+    if root_entry is not None:
+        os.chmod(dest, root_entry.mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(dest, root_entry.uid, root_entry.gid)
+
+
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
+    if hasattr(tarfile, "fully_trusted_filter"):
+        tar.extract(member, dest, numeric_owner=True, filter="fully_trusted")  # checked by the caller
+    else:  # Python < 3.12 without the extraction-filter backport
+        tar.extract(member, dest, numeric_owner=True)
+
+
+# -- snapshot ----------------------------------------------------------------------------------
+
+
+def snapshot(
+    target: Target,
+    name: str | None = None,
+    *,
+    force: bool = False,
+    step: Step = _quiet,
+) -> SnapshotResult:
+    """Stop the database, archive its data directory, start it again (if it was running)."""
+    db = target.db
+    branch = current_branch(target.project.root)
+    name = check_name(name) if name else default_name(branch)
+    directory = snapshots_root(target.project, create=True) / db.service
+    directory.mkdir(exist_ok=True)
+    archive = directory / f"{name}{SUFFIX}"
+    meta = directory / f"{name}.json"
+    if archive.exists() and not force:
+        raise UsageError(
+            f"snapshot {name!r} exists", hint="choose another name, or pass --force to replace it"
+        )
+    host = db.host_data_dir()
+    if host is not None and not host.exists():
+        raise DatabaseError(
+            f"{db.service} has no data yet ({host} does not exist)",
+            hint="start it once with `devstack up`",
+        )
+    started = time.monotonic()
+    was_running = _stop(target, step)
+    through_engine = False
+    part = archive.with_name(f".{archive.name}.part")
+    try:
+        step(f"archiving {db.where()}")
+        with open(part, "wb") as handle:
+            counter = _Counter(handle)
+            if host is not None and _readable_tree(host):
+                data_bytes = _write_archive(counter, _fill_from_host(host))  # type: ignore[arg-type]
+            else:
+                through_engine = True
+                info = _ensure_container(target)
+                data_bytes = _write_archive(counter, _fill_from_engine(info.id, db.data_path))  # type: ignore[arg-type]
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, archive)
+        record = {
+            "name": name,
+            "service": db.service,
+            "engine": db.engine,
+            "image": db.image,
+            "branch": branch,
+            "created": time.time(),
+            "data_path": db.data_path,
+            "data_bytes": data_bytes,
+            "fingerprint": fingerprint(db),
+            "format": "tar+zstd",
+        }
+        meta.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        if was_running:
+            _start(target, step)
+    snap = find_snapshot(target.project, db.service, name)
+    return SnapshotResult(snap, time.monotonic() - started, was_running, through_engine)
+
+
+# -- restore -----------------------------------------------------------------------------------
+
+
+def restore(target: Target, snap: Snapshot, *, step: Step = _quiet) -> RestoreResult:
+    """Stop the database, swap the snapshot's directory in, start it again (if it was running)."""
+    db = target.db
+    if snap.engine and snap.engine != db.engine:
+        raise UsageError(
+            f"snapshot {snap.name!r} holds a {snap.engine} data directory; {db.service} runs {db.engine}",
+            hint="nothing was changed",
+        )
+    warnings = []
+    if snap.image and db.image and snap.image != db.image:
+        warnings.append(f"the snapshot was taken with image {snap.image}; {db.service} now runs {db.image}")
+    if snap.fingerprint and snap.fingerprint != fingerprint(db):
+        warnings.append(
+            "the snapshot was taken with other database credentials than .env holds now: "
+            "`devstack up` will report it (DS800)"
+        )
+    started = time.monotonic()
+    was_running = _stop(target, step)
+    host = db.host_data_dir()
+    through_engine = False
+    try:
+        if host is not None and os.access(host.parent, os.W_OK | os.X_OK):
+            step(f"unpacking {snap.name} next to {host}")
+            _swap_in(target, snap, host)
+        else:
+            through_engine = True
+            info = _ensure_container(target)
+            step(f"emptying {db.where()} through the engine")
+            _root_shell(target, _EMPTY_SCRIPT, db.data_path, "")
+            step(f"unpacking {snap.name} through the engine")
+            from devstack import engine
+
+            engine.put_archive(info.id, db.data_path, _archive_chunks(snap.path))
+    finally:
+        if was_running:
+            _start(target, step)
+    return RestoreResult(snap, time.monotonic() - started, was_running, through_engine, tuple(warnings))
+
+
+def _swap_in(target: Target, snap: Snapshot, host: Path) -> None:
+    """Unpack next to the data directory, then rename it into place; the old one is deleted."""
+    suffix = f"{os.getpid()}-{int(time.time())}"
+    fresh = host.with_name(f".{host.name}.restore-{suffix}")
+    old = host.with_name(f".{host.name}.old-{suffix}")
+    try:
+        _extract_to(snap.path, fresh)
+    except BaseException:
+        _remove(target, fresh)
+        raise
+    had_old = host.exists()
+    if had_old:
+        os.rename(host, old)
+    try:
+        os.rename(fresh, host)
+    except BaseException:
+        if had_old:
+            os.rename(old, host)
+        raise
+    if had_old:
+        _remove(target, old)
+
+
+def _remove(target: Target, path: Path) -> None:
+    """Delete a directory; what this user may not delete goes through a root container."""
+    if not path.exists():
+        return
+    try:
+        shutil.rmtree(path)
+        return
+    except PermissionError:
+        pass
+    _root_shell(target, _EMPTY_SCRIPT, "/devstack-trash", "", mounts=[(str(path), "/devstack-trash")])
+    shutil.rmtree(path)
+
+
+# -- reset -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    where: str
+    was_running: bool
+
+
+def reset(target: Target, *, step: Step = _quiet) -> ResetResult:
+    """Delete the database's files through the engine (root in a container: no sudo needed).
+
+    The service is left stopped: the next `devstack up` initialises it afresh from `.env`.
+    """
+    db = target.db
+    was_running = _stop(target, step)
+    step(f"deleting the files in {db.where()}")
+    host = db.host_data_dir()
+    if host is not None and not host.exists():
+        return ResetResult(db.where(), was_running)
+    _root_shell(target, _EMPTY_SCRIPT, db.data_path, _numeric_owner(db))
+    return ResetResult(db.where(), was_running)
+
+
+# -- ownership ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChownResult:
+    where: str
+    owner: str
+    was_running: bool
+
+
+def chown(target: Target, *, step: Step = _quiet) -> ChownResult:
+    """Hand the data directory to the service's `user:` (numeric), through a root container.
+
+    The migration of a project made before services ran as the host user: add `user:` to the
+    service, then this, then `devstack up`. The service is stopped meanwhile.
+    """
+    db = target.db
+    owner = _numeric_owner(db)
+    if not owner:
+        raise DatabaseError(
+            f"service {db.service} has no numeric `user:` to hand its files to"
+            + (f" (it has user: {db.user_option})" if db.user_option else ""),
+            hint=f'add `user: "${{HOST_UID:-1000}}:${{HOST_GID:-1000}}"` to service {db.service} '
+            "in the compose file first",
+        )
+    host = db.host_data_dir()
+    if host is not None and not host.exists():
+        raise DatabaseError(f"{host} does not exist: nothing to hand over")
+    was_running = _stop(target, step)
+    try:
+        step(f"handing {db.where()} to {owner}")
+        _root_shell(target, 'chown -R "$2" "$1"', db.data_path, owner)
+    finally:
+        if was_running:
+            _start(target, step)
+    return ChownResult(db.where(), owner, was_running)

@@ -1,0 +1,1332 @@
+"""`devstack db`: find a project's MariaDB, MySQL and PostgreSQL services; export and import.
+
+A database service is found from the official images' contracts: the image's name (mariadb,
+mysql, percona, postgres, postgis, ...) or, for an image built from a Dockerfile, the
+`MARIADB_*`, `MYSQL_*` or `POSTGRES_*` variables of its environment together with a mount at
+the engine's data directory. A project can say it itself under `x-devstack.databases` (see
+README: "x-devstack.databases"), which wins over what is found.
+
+Every client runs inside the database's own container (`compose exec -T`), so its version
+matches the server and no port needs publishing. Passwords go through the exec's environment
+(`MYSQL_PWD`, `PGPASSWORD`), never on a command line. Compression happens here, on the host
+(gzip from the standard library, zstd through `zstandard`, imported only by these commands).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from devstack.errors import DevstackError, UsageError
+
+if TYPE_CHECKING:
+    from devstack.compose import ComposeRunner
+    from devstack.project import Project
+
+ENGINES = ("mariadb", "mysql", "postgres")
+ENGINE_TITLES = {"mariadb": "MariaDB", "mysql": "MySQL", "postgres": "PostgreSQL"}
+# Repository names (the part after the last "/", without tag) of images that follow the
+# official images' contracts. Bitnami's images use other variables and paths: declare those
+# under x-devstack.databases.
+_IMAGES = {
+    "mariadb": "mariadb",
+    "mysql": "mysql",
+    "mysql-server": "mysql",
+    "percona": "mysql",
+    "percona-server": "mysql",
+    "postgres": "postgres",
+    "postgis": "postgres",
+    "pgvector": "postgres",
+    "timescaledb": "postgres",
+    "timescaledb-ha": "postgres",
+}
+DATA_PATHS = {"mariadb": "/var/lib/mysql", "mysql": "/var/lib/mysql", "postgres": "/var/lib/postgresql/data"}
+PORTS = {"mariadb": 3306, "mysql": 3306, "postgres": 5432}
+_VAR_REFERENCE = re.compile(r"(?<!\$)(?:\$\$)*\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_SETTING_KEYS = ("engine", "database", "user", "password", "root_password", "data", "port")
+
+
+class DatabaseNotFound(DevstackError):
+    """No database service where one was asked for."""
+
+
+class DatabaseError(DevstackError):
+    """A database command failed inside the container."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    kind: str  # bind, volume, tmpfs
+    source: str  # the host path (bind) or the volume name; "" for an anonymous volume
+    target: str
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database service and what devstack needs to reach it from inside its container."""
+
+    service: str
+    engine: str  # mariadb, mysql or postgres
+    image: str
+    name: str  # the database (schema) the application uses
+    user: str
+    password: str | None
+    root_password: str | None  # MariaDB/MySQL root; None when unknown (random, or not given)
+    data_path: str  # the data directory inside the container
+    mount: Mount | None  # the mount that holds data_path (None: the image's anonymous volume)
+    port: int
+    # Where the values come from: role ("user", "password", ...) -> the service's environment key
+    # (MARIADB_PASSWORD) and the variable it interpolates from .env (DB_PASSWORD), when known.
+    keys: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)  # role -> *_FILE path in the container
+    trust: bool = False  # postgres POSTGRES_HOST_AUTH_METHOD=trust: no password is checked
+    root_empty: bool = False  # MARIADB_ALLOW_EMPTY_ROOT_PASSWORD
+    user_option: str = ""  # the service's `user:` ("" when it has none)
+    declared: bool = False  # named under x-devstack.databases
+
+    @property
+    def family(self) -> str:
+        return "postgres" if self.engine == "postgres" else "mysql"
+
+    @property
+    def title(self) -> str:
+        return ENGINE_TITLES[self.engine]
+
+    def admin(self) -> tuple[str, str | None]:
+        """The most capable account devstack knows: root (MariaDB/MySQL), else the user."""
+        if self.family == "mysql" and (self.root_password or self.root_empty):
+            return "root", self.root_password or ""
+        return self.user, self.password
+
+    @property
+    def has_admin(self) -> bool:
+        """Whether devstack can change server settings (root, or the postgres superuser)."""
+        return self.family == "postgres" or bool(self.root_password or self.root_empty)
+
+    def host_data_dir(self) -> Path | None:
+        """The data directory on the host, when a bind mount holds it."""
+        if self.mount is None or self.mount.kind != "bind" or not self.mount.source:
+            return None
+        inner = PurePosixPath(self.data_path).relative_to(PurePosixPath(self.mount.target))
+        return Path(self.mount.source, *inner.parts)
+
+    def where(self) -> str:
+        """How to name the data directory to a user: ./data/db, volume x, or the container path."""
+        if self.mount is None:
+            return f"{self.data_path} (an anonymous volume)"
+        if self.mount.kind == "volume":
+            return f"volume {self.mount.source}"
+        host = self.host_data_dir()
+        return str(host) if host else self.data_path
+
+    def variable(self, role: str) -> str:
+        """The .env variable behind a role (DB_PASSWORD), or the service's key (MARIADB_PASSWORD)."""
+        return self.variables.get(role) or self.keys.get(role) or role
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+def discover(
+    model: Mapping[str, Any],
+    raw_model: Mapping[str, Any] | None = None,
+    image_env: Callable[[str], Mapping[str, str]] | None = None,
+) -> list[Database]:
+    """The database services of a Compose model (interpolated, as `compose config` gives it).
+
+    `raw_model` (the compose files as written, before interpolation, merged) tells which
+    `.env` variable each value comes from; `image_env` reads an image's ENV (a postgres
+    image's PGDATA).
+    """
+    services = model.get("services") or {}
+    declared = _declared(model)
+    raw = dict((raw_model or {}).get("services") or {})
+    raw_declared = ((raw_model or {}).get("x-devstack") or {}).get("databases") or {}
+    for name, settings in raw_declared.items() if isinstance(raw_declared, dict) else ():
+        if isinstance(settings, dict) and isinstance(raw.get(name), dict):
+            raw[name] = {**raw[name], "x-devstack": settings}
+    found = []
+    for name in sorted(services):
+        svc = services[name]
+        if not isinstance(svc, dict):
+            continue
+        settings = declared.get(name)
+        if settings is False:
+            continue
+        db = _database(name, svc, settings, raw.get(name), image_env)
+        if db is not None:
+            found.append(db)
+    return found
+
+
+def choose(databases: Sequence[Database], service: str | None) -> Database:
+    """The database a command works on: the one named by --service, or the only one."""
+    if service:
+        for db in databases:
+            if db.service == service:
+                return db
+        known = ", ".join(d.service for d in databases) or "none"
+        raise DatabaseNotFound(
+            f"service {service!r} is not a database devstack knows (databases: {known})",
+            hint="name it under x-devstack.databases in the compose file (README: x-devstack.databases)",
+        )
+    if not databases:
+        raise DatabaseNotFound(
+            "no MariaDB, MySQL or PostgreSQL service in this project",
+            hint="devstack finds them by image (mariadb, mysql, postgres) or by MARIADB_*, MYSQL_* "
+            "or POSTGRES_* variables; declare others under x-devstack.databases",
+        )
+    if len(databases) > 1:
+        names = ", ".join(d.service for d in databases)
+        raise UsageError(
+            f"this project has {len(databases)} databases ({names}): say which with --service",
+            hint=f"e.g. --service {databases[0].service}",
+        )
+    return databases[0]
+
+
+def _declared(model: Mapping[str, Any]) -> dict[str, Any]:
+    """x-devstack.databases: {service: {settings} | true | false}, or a list of service names."""
+    meta = model.get("x-devstack")
+    if not isinstance(meta, dict):
+        return {}
+    value = meta.get("databases")
+    if isinstance(value, list):
+        return {str(v): {} for v in value}
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for service, settings in value.items():
+        if settings is False:
+            out[str(service)] = False
+        elif isinstance(settings, dict):
+            unknown = sorted(set(map(str, settings)) - set(_SETTING_KEYS))
+            if unknown:
+                raise UsageError(
+                    f"x-devstack.databases.{service} has unknown key(s): {', '.join(unknown)}",
+                    hint=f"the keys are: {', '.join(_SETTING_KEYS)}",
+                )
+            out[str(service)] = settings
+        else:
+            out[str(service)] = {}
+    return out
+
+
+def image_repository(image: str) -> str:
+    """`docker.io/library/mariadb:11.8@sha256:..` -> `mariadb`."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0].lower()
+
+
+def image_tag(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def engine_of_image(image: str) -> str | None:
+    repo = image_repository(image)
+    if repo in _IMAGES:
+        return _IMAGES[repo]
+    return None
+
+
+def _environment(svc: Mapping[str, Any]) -> dict[str, str]:
+    env = svc.get("environment") or {}
+    if isinstance(env, list):  # Compose v1's `config` may keep the list form
+        pairs = (str(item).partition("=") for item in env)
+        return {k: v for k, sep, v in pairs if sep}
+    if isinstance(env, dict):
+        return {str(k): str(v) for k, v in env.items() if v is not None}
+    return {}
+
+
+def _mounts(svc: Mapping[str, Any]) -> list[Mount]:
+    mounts = []
+    for item in svc.get("volumes") or []:
+        if isinstance(item, dict):
+            target = str(item.get("target") or "")
+            mounts.append(Mount(str(item.get("type") or "volume"), str(item.get("source") or ""), target))
+        elif isinstance(item, str):  # v1 `config`: "SOURCE:TARGET[:MODE]" or "TARGET"
+            parts = item.split(":")
+            if len(parts) == 1:
+                mounts.append(Mount("volume", "", parts[0]))
+            else:
+                source, target = parts[0], parts[1]
+                kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
+                mounts.append(Mount(kind, source, target))
+    return [m for m in mounts if m.target]
+
+
+def _holding(mounts: Sequence[Mount], path: str) -> Mount | None:
+    """The mount whose target is `path` or the nearest parent of it."""
+    best: Mount | None = None
+    for mount in mounts:
+        target = mount.target.rstrip("/") or "/"
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            if best is None or len(target) > len(best.target.rstrip("/")):
+                best = mount
+    return best
+
+
+def _first(env: Mapping[str, str], *keys: str) -> tuple[str | None, str | None]:
+    """(value, key) of the first key set in env."""
+    for key in keys:
+        if key in env:
+            return env[key], key
+    return None, None
+
+
+def _engine_from_environment(env: Mapping[str, str], mounts: Sequence[Mount]) -> str | None:
+    """For images built locally: the official variables, with a mount at the data directory."""
+    targets = {m.target.rstrip("/") for m in mounts}
+    if any(k.startswith("MARIADB_") for k in env) and "/var/lib/mysql" in targets:
+        return "mariadb"
+    mysql_keys = (
+        "MYSQL_ROOT_PASSWORD",
+        "MYSQL_DATABASE",
+        "MYSQL_ALLOW_EMPTY_PASSWORD",
+        "MYSQL_RANDOM_ROOT_PASSWORD",
+    )
+    if any(k in env for k in mysql_keys) and "/var/lib/mysql" in targets:
+        return "mysql"
+    pg_keys = ("POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "POSTGRES_HOST_AUTH_METHOD")
+    if any(k in env for k in pg_keys) and (
+        env.get("PGDATA", "").rstrip("/") in targets
+        or any(t == "/var/lib/postgresql" or t.startswith("/var/lib/postgresql/") for t in targets)
+    ):
+        return "postgres"
+    return None
+
+
+def _database(
+    name: str,
+    svc: Mapping[str, Any],
+    settings: Mapping[str, Any] | None,
+    raw: Any,
+    image_env: Callable[[str], Mapping[str, str]] | None,
+) -> Database | None:
+    env = _environment(svc)
+    mounts = _mounts(svc)
+    image = str(svc.get("image") or "")
+    declared = settings is not None
+    settings = dict(settings or {})
+    engine = str(settings.get("engine") or "").lower() or None
+    if engine is not None and engine not in ENGINES:
+        raise UsageError(
+            f"x-devstack.databases.{name}.engine is {engine!r}",
+            hint=f"write one of: {', '.join(ENGINES)}",
+        )
+    if engine is None:
+        engine = engine_of_image(image) if image else None
+    if engine is None:
+        engine = _engine_from_environment(env, mounts)
+    if engine is None:
+        if declared:
+            raise UsageError(
+                f"x-devstack.databases names {name}, but devstack cannot tell its engine",
+                hint=f"add `engine: mariadb` (or mysql, postgres) under x-devstack.databases.{name}",
+            )
+        return None
+    raw_env = _environment(raw) if isinstance(raw, dict) else {}
+    keys: dict[str, str] = {}
+    files: dict[str, str] = {}
+
+    def take(role: str, *candidates: str) -> str | None:
+        value, key = _first(env, *candidates)
+        if key is not None:
+            keys[role] = key
+            return value
+        value, key = _first(env, *(f"{c}_FILE" for c in candidates))
+        if key is not None and value:
+            keys[role] = key
+            files[role] = value
+        return None
+
+    root_empty = False
+    trust = False
+    if engine == "postgres":
+        user = take("user", "POSTGRES_USER") or "postgres"
+        password = take("password", "POSTGRES_PASSWORD")
+        database = take("database", "POSTGRES_DB") or user
+        root_password = None
+        trust = env.get("POSTGRES_HOST_AUTH_METHOD", "").lower() == "trust"
+        data_path = env.get("PGDATA") or (image_env(image).get("PGDATA") if image_env and image else None)
+        if not data_path:
+            major = image_tag(image).split(".", 1)[0].split("-", 1)[0]
+            data_path = (
+                f"/var/lib/postgresql/{major}/docker"
+                if major.isdigit() and int(major) >= 18
+                else DATA_PATHS["postgres"]
+            )
+    else:
+        prefixes = ("MARIADB_", "MYSQL_") if engine == "mariadb" else ("MYSQL_",)
+        user = take("user", *(p + "USER" for p in prefixes)) or ""
+        password = take("password", *(p + "PASSWORD" for p in prefixes))
+        database = take("database", *(p + "DATABASE" for p in prefixes)) or ""
+        root_password = take("root_password", *(p + "ROOT_PASSWORD" for p in prefixes))
+        allow = ("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "MYSQL_ALLOW_EMPTY_PASSWORD")
+        root_empty = any(env.get(k) for k in allow) and not root_password
+        if not user:
+            user = "root"
+            password = root_password
+            if "root_password" in keys:
+                keys["password"] = keys["root_password"]
+            if "root_password" in files:
+                files["password"] = files["root_password"]
+        data_path = DATA_PATHS[engine]
+    port = PORTS[engine]
+    # x-devstack.databases.<service> wins over what the image's contract says.
+    overrides = {
+        "database": settings.get("database"),
+        "user": settings.get("user"),
+        "password": settings.get("password"),
+        "root_password": settings.get("root_password"),
+    }
+    for role, value in overrides.items():
+        if value is None:
+            continue
+        keys[role] = f"x-devstack.databases.{name}.{role}"
+        files.pop(role, None)
+        if role == "database":
+            database = str(value)
+        elif role == "user":
+            user = str(value)
+        elif role == "password":
+            password = str(value)
+        else:
+            root_password = str(value)
+    if settings.get("data"):
+        data_path = str(settings["data"])
+    if settings.get("port"):
+        try:
+            port = int(settings["port"])
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"x-devstack.databases.{name}.port is not a number: {settings['port']!r}"
+            ) from None
+    data_path = data_path.rstrip("/") or "/"
+    variables = {}
+    raw_settings = raw.get("x-devstack") if isinstance(raw, dict) else None
+    for role, key in keys.items():
+        written = raw_env.get(key, "")
+        if key.startswith("x-devstack.") and isinstance(raw_settings, dict):
+            written = str(raw_settings.get(role) or "")
+        match = _VAR_REFERENCE.search(written)
+        if match:
+            variables[role] = match.group(1)
+    user_option = str(svc.get("user") or "")
+    return Database(
+        service=name,
+        engine=engine,
+        image=image,
+        name=database,
+        user=user,
+        password=password,
+        root_password=root_password,
+        data_path=data_path,
+        mount=_holding(mounts, data_path),
+        port=port,
+        keys=keys,
+        variables=variables,
+        files=files,
+        trust=trust,
+        root_empty=bool(root_empty),
+        user_option=user_option,
+        declared=declared,
+    )
+
+
+def raw_model(project: Project) -> dict[str, Any]:
+    """The project's compose files as written (before interpolation), merged top-level keys."""
+    from devstack.composefile import ComposeFileError, load, plain
+
+    merged: dict[str, Any] = {"services": {}, "x-devstack": {}}
+    for path in project.files:
+        try:
+            data = plain(load(path, project.root).data)
+        except ComposeFileError:
+            continue
+        for name, svc in (data.get("services") or {}).items():
+            if isinstance(svc, dict):
+                merged["services"].setdefault(str(name), {}).update(svc)
+        meta = data.get("x-devstack")
+        if isinstance(meta, dict):
+            merged["x-devstack"].update(meta)
+    return merged
+
+
+# -- running clients inside the database container ------------------------------------------
+
+# Picks the client the image has: the official MariaDB 11 image has only the mariadb-* names,
+# the MySQL image only the mysql* ones. $1 is the kind (client, dump), the rest its arguments.
+MYSQL_CLIENT = r"""
+kind=$1; shift
+case "$kind" in
+  dump) names="mariadb-dump mysqldump" ;;
+  *) names="mariadb mysql" ;;
+esac
+for n in $names; do
+  if command -v "$n" >/dev/null 2>&1; then exec "$n" "$@"; fi
+done
+echo "devstack: the image has none of: $names" >&2
+exit 127
+"""
+# $1 = the command (psql, pg_dump). Connects over the local socket as the given user.
+PG_CLIENT = r"""
+n=$1; shift
+if ! command -v "$n" >/dev/null 2>&1; then echo "devstack: the image has no $n" >&2; exit 127; fi
+exec "$n" "$@"
+"""
+
+
+@dataclass
+class Target:
+    """A database service of a loaded project, ready for commands."""
+
+    project: Project
+    runner: ComposeRunner
+    db: Database
+    model: dict[str, Any]
+    _secrets: dict[str, str | None] = field(default_factory=dict)
+
+    def secret(self, role: str) -> str | None:
+        """The password for a role ("password", "root_password"), read from a *_FILE if need be."""
+        if role in self._secrets:
+            return self._secrets[role]
+        value = self.db.password if role == "password" else self.db.root_password
+        path = self.db.files.get(role)
+        if value is None and path:
+            result = self.runner.pipe(
+                "exec", "-T", self.db.service, "cat", path, sink=(buffer := _Buffer()).add
+            )
+            if result.returncode == 0:
+                value = buffer.text().rstrip("\n")
+        self._secrets[role] = value
+        return value
+
+    def admin(self) -> tuple[str, str | None]:
+        user, _ = self.db.admin()
+        if user == "root" and self.db.family == "mysql" and user != self.db.user:
+            return user, self.secret("root_password") or ("" if self.db.root_empty else None)
+        return self.db.user, self.secret("password")
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def text(self) -> str:
+        return b"".join(self.parts).decode("utf-8", "replace")
+
+
+def load(project: Project, service: str | None = None, runner: ComposeRunner | None = None) -> Target:
+    """The database a command works on (`--service`, or the only one), with its project."""
+    from devstack import engine
+    from devstack.compose import ComposeRunner
+
+    runner = runner or ComposeRunner(project)
+    model = runner.config()
+    databases = discover(model, raw_model(project), image_env=engine.image_env)
+    return Target(project, runner, choose(databases, service), model)
+
+
+def password_env(db: Database, password: str | None) -> dict[str, str]:
+    """The variable the engine's clients read a password from."""
+    if password is None:
+        return {}
+    return {"PGPASSWORD": password} if db.family == "postgres" else {"MYSQL_PWD": password}
+
+
+def client_argv(db: Database, kind: str, user: str, *args: str, password: bool = True) -> list[str]:
+    """`exec -T SERVICE sh -c SCRIPT ...` for a client inside the container (after `exec`)."""
+    env_flags = ["-e", "PGPASSWORD" if db.family == "postgres" else "MYSQL_PWD"] if password else []
+    if db.family == "postgres":
+        script, login = PG_CLIENT, f"--username={user}"
+    else:
+        script, login = MYSQL_CLIENT, f"--user={user}"
+    return ["exec", "-T", *env_flags, db.service, "sh", "-c", script, "devstack", kind, login, *args]
+
+
+def run_sql(
+    target: Target,
+    sql: str,
+    *,
+    admin: bool = True,
+    database: str | None = None,
+    stop_on_error: bool = True,
+) -> tuple[int, str, str]:
+    """Run SQL with the engine's client; (exit code, stdout, stderr). Rows come tab-separated.
+
+    `stop_on_error=False` runs every statement even after one fails (the output tells).
+    """
+    db = target.db
+    user, password = target.admin() if admin else (db.user, target.secret("password"))
+    if db.family == "postgres":
+        args = ["-X", "-q", "-A", "-t", "-F", "\t", "-v", f"ON_ERROR_STOP={int(stop_on_error)}"]
+        args.append(f"--dbname={database or db.name}")
+        kind = "psql"
+    else:
+        args = ["-N", "-B", "--default-character-set=utf8mb4"]
+        if not stop_on_error:
+            args.append("--force")
+        if database:
+            args.append(f"--database={database}")
+        kind = "client"
+    out = _Buffer()
+    result = target.runner.pipe(
+        *client_argv(db, kind, user, *args, password=password is not None),
+        feed=[sql.encode("utf-8")],
+        sink=out.add,
+        env=password_env(db, password),
+    )
+    return result.returncode, out.text(), result.stderr
+
+
+def require_running(target: Target, wait: float = 120.0) -> None:
+    """Raise unless the database container runs; wait while its healthcheck says "starting"."""
+    from devstack import engine
+
+    deadline = time.monotonic() + wait
+    while True:
+        infos = [c for c in engine.project_containers(target.project.name) if c.service == target.db.service]
+        running = [c for c in infos if c.state == "running"]
+        if not running:
+            state = infos[0].state if infos else "not created"
+            raise DatabaseError(
+                f"service {target.db.service} is not running ({state})",
+                hint=f"start it with `devstack up` (or `devstack up {target.db.service}`)",
+            )
+        if running[0].health != "starting" or time.monotonic() > deadline:
+            return
+        time.sleep(0.25)
+
+
+# -- export ------------------------------------------------------------------------------------
+
+FORMATS = ("sql", "gz", "zst")
+
+
+def format_for(path: str) -> str:
+    """sql, gz or zst from a file name (`.sql`, `.sql.gz`/`.gz`, `.sql.zst`/`.zst`)."""
+    lower = path.lower()
+    if lower.endswith((".gz", ".gzip")):
+        return "gz"
+    if lower.endswith((".zst", ".zstd")):
+        return "zst"
+    if lower.endswith(".sql"):
+        return "sql"
+    raise UsageError(
+        f"cannot tell the format from the name {path}",
+        hint="name it .sql, .sql.gz or .sql.zst, or pass --format sql|gz|zst",
+    )
+
+
+def default_export_name(target: Target, fmt: str = "gz", now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    suffix = {"sql": ".sql", "gz": ".sql.gz", "zst": ".sql.zst"}[fmt]
+    base = target.db.name or target.db.service
+    return f"{target.project.name}-{base}-{stamp}{suffix}"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Progress of an export or import: bytes so far, and the total when it is known."""
+
+    done: int
+    total: int | None
+    started: float
+
+
+TransferProgress = Callable[[Transfer], None]
+
+
+def _quiet(_t: Transfer) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    sql_bytes: int
+    written: int
+    seconds: float
+    path: Path | None
+
+
+class _Writer:
+    """Compresses on a thread of its own, so the dump and the compression overlap."""
+
+    def __init__(self, out: IO[bytes], fmt: str) -> None:
+        import queue
+
+        self.out = out
+        self.fmt = fmt
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self.error: BaseException | None = None
+        self.written = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            counting = _CountingWriter(self.out)
+            stream = _compressing(counting, self.fmt)
+            while True:
+                data = self.queue.get()
+                if data is None:
+                    break
+                stream.write(data)
+            stream.close()
+            self.written = counting.count
+        except BaseException as exc:  # handed to the caller in put()/close()
+            self.error = exc
+            while self.queue.get() is not None:
+                pass
+
+    def put(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(data)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _CountingWriter:
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class _NoClose:
+    """Stream wrapper whose close() only flushes (so compressors do not close the target)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, data: bytes) -> int:
+        return int(self.inner.write(data) or len(data))
+
+    def close(self) -> None:
+        self.inner.flush()
+
+
+def _compressing(out: Any, fmt: str) -> Any:
+    if fmt == "gz":
+        import gzip
+
+        return gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6)
+    if fmt == "zst":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(out, closefd=False)
+    return _NoClose(out)
+
+
+def dump_argv(target: Target) -> tuple[list[str], dict[str, str]]:
+    """The dump command (after `compose`) and the environment that carries its password."""
+    db = target.db
+    user, password = target.admin()
+    if db.family == "postgres":
+        args = ["--no-owner", "--no-privileges", f"--dbname={db.name}"]
+        argv = client_argv(db, "pg_dump", user, *args, password=password is not None)
+        return argv, password_env(db, password)
+    args = [
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        "--hex-blob",
+        "--no-tablespaces",
+        "--default-character-set=utf8mb4",
+    ]
+    if user == "root":
+        args.append("--events")
+    _check_name(db)
+    args.append(db.name)
+    return client_argv(db, "dump", user, *args, password=password is not None), password_env(db, password)
+
+
+def _check_name(db: Database) -> None:
+    if not db.name or db.name.startswith("-"):
+        raise DatabaseError(
+            f"service {db.service}: no database name is known ({db.variable('database')} is empty)",
+            hint=f"set it in the environment, or under x-devstack.databases.{db.service}.database",
+        )
+
+
+def export(
+    target: Target,
+    out: IO[bytes],
+    fmt: str = "gz",
+    progress: TransferProgress = _quiet,
+) -> ExportResult:
+    """Dump the database into `out` (an open binary stream), compressed as `fmt`."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"one of: {', '.join(FORMATS)}")
+    require_running(target)
+    argv, env = dump_argv(target)
+    started = time.monotonic()
+    writer = _Writer(out, fmt)
+    seen = 0
+    last = 0.0
+
+    def sink(data: bytes) -> None:
+        nonlocal seen, last
+        writer.put(data)
+        seen += len(data)
+        now = time.monotonic()
+        if now - last >= 0.1:
+            last = now
+            progress(Transfer(seen, None, started))
+
+    try:
+        result = target.runner.pipe(*argv, sink=sink, env=env)
+    finally:
+        writer.close()
+    progress(Transfer(seen, seen, started))
+    if result.returncode != 0:
+        raise DatabaseError(
+            f"the dump of {target.db.name} ({target.db.service}) failed (exit {result.returncode}): "
+            + _last_line(result.stderr),
+            hint=f"see `devstack logs {target.db.service}`",
+            details=_tail(result.stderr),
+        )
+    return ExportResult(seen, writer.written, time.monotonic() - started, None)
+
+
+def export_to_file(
+    target: Target,
+    path: Path,
+    fmt: str | None = None,
+    *,
+    force: bool = False,
+    progress: TransferProgress = _quiet,
+) -> ExportResult:
+    """Export into a file, atomically: a failed or interrupted export leaves no file behind."""
+    fmt = fmt or format_for(path.name)
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists", hint="choose another name, or pass --force to replace it")
+    if not path.parent.is_dir():
+        raise UsageError(f"directory {path.parent} does not exist")
+    part = path.with_name(f".{path.name}.part")
+    try:
+        with open(part, "wb") as handle:
+            result = export(target, handle, fmt, progress)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return replace(result, path=path)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _tail(text: str, count: int = 8) -> str | None:
+    lines = text.strip().splitlines()
+    return "\n".join(lines[-count:]) if lines else None
+
+
+# -- import ------------------------------------------------------------------------------------
+
+_MAGIC = (
+    (b"\x1f\x8b", "gz"),
+    (b"\x28\xb5\x2f\xfd", "zst"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bz2"),
+)
+
+
+def sniff(head: bytes) -> str:
+    """The compression of a dump from its first bytes: gz, zst, xz, bz2 or sql."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return "sql"
+
+
+class _CountingReader:
+    def __init__(self, raw: IO[bytes], head: bytes) -> None:
+        self.raw = raw
+        self.head = head
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            data = self.head if size < 0 else self.head[:size]
+            self.head = self.head[len(data) :]
+            if size < 0:
+                data += self.raw.read()
+        else:
+            data = self.raw.read(size)
+        self.count += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def _decompressing(reader: Any, kind: str) -> Any:
+    if kind == "gz":
+        import gzip
+
+        return gzip.GzipFile(fileobj=reader, mode="rb")
+    if kind == "zst":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(reader, read_across_frames=True, closefd=False)
+    if kind == "xz":
+        import lzma
+
+        return lzma.LZMAFile(reader)
+    if kind == "bz2":
+        import bz2
+
+        return bz2.BZ2File(reader)
+    return reader
+
+
+class DumpUnreadable(DevstackError):
+    """The file to import is not a dump devstack can read."""
+
+
+class ImportFailed(DevstackError):
+    """The import stopped; the message says where and what state the database is in."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    read: int  # bytes of the file (compressed)
+    sql_bytes: int  # bytes of SQL fed to the client
+    seconds: float
+    kind: str  # compression
+    tuned: tuple[str, ...]  # server settings changed for the import (and restored)
+    emptied: bool
+
+
+class SqlSource:
+    """A dump as a stream of SQL chunks, decompressed on the fly; counts what it read."""
+
+    def __init__(self, raw: IO[bytes], name: str, total: int | None = None, chunk: int = 1 << 20) -> None:
+        self.name = name
+        self.total = total
+        self.chunk = chunk
+        head = raw.read(8)
+        self.kind = sniff(head)
+        self.reader = _CountingReader(raw, head)
+        self.stream = _decompressing(self.reader, self.kind)
+        self.sql_bytes = 0
+        self.first = b""
+
+    def probe(self) -> None:
+        """Read the first chunk now: a damaged or non-SQL file fails before anything changes."""
+        try:
+            self.first = self.stream.read(self.chunk)
+        except Exception as exc:  # gzip.BadGzipFile, zstd.ZstdError, lzma.LZMAError, EOFError...
+            raise DumpUnreadable(
+                f"{self.name} cannot be read as {self.kind}: {exc}",
+                hint="nothing was changed; check the file (is it complete?)",
+            ) from None
+        if not self.first.strip():
+            raise DumpUnreadable(f"{self.name} is empty", hint="nothing was changed")
+        if b"\x00" in self.first[:65536]:
+            raise DumpUnreadable(
+                f"{self.name} does not look like SQL (it holds binary data)",
+                hint="nothing was changed; import a .sql, .sql.gz or .sql.zst dump",
+            )
+
+    def chunks(self, progress: TransferProgress = _quiet) -> Iterator[bytes]:
+        started = time.monotonic()
+        last = 0.0
+        if self.first:
+            self.sql_bytes += len(self.first)
+            yield self.first
+            self.first = b""
+        while True:
+            try:
+                data = self.stream.read(self.chunk)
+            except Exception as exc:
+                raise DumpUnreadable(
+                    f"{self.name} is damaged after {self.reader.count} bytes ({self.kind}: {exc})"
+                ) from None
+            if not data:
+                break
+            self.sql_bytes += len(data)
+            now = time.monotonic()
+            if now - last >= 0.1:
+                last = now
+                progress(Transfer(self.reader.count, self.total, started))
+            yield data
+        progress(Transfer(self.reader.count, self.total or self.reader.count, started))
+
+
+# -- server settings for a bulk load, and emptying the database -----------------------------------
+# Only settings that cannot corrupt data if the machine crashes mid-import: fewer log flushes
+# (MariaDB/MySQL) and fewer checkpoints (PostgreSQL). Left alone on purpose: innodb_doublewrite,
+# MySQL's DISABLE INNODB REDO_LOG, PostgreSQL's fsync and full_page_writes (a crash with those
+# off can leave a database that no longer starts). The old values go to a journal in .devstack/,
+# so an import that is killed is undone by the next `devstack db import`.
+# Everything before the load runs as one client call, and so does everything after it: each
+# `compose exec` costs a few hundred milliseconds.
+
+MYSQL_BULK = {
+    "innodb_flush_log_at_trx_commit": "0",
+    "sync_binlog": "0",
+    "max_allowed_packet": "1073741824",
+}
+POSTGRES_BULK = {"max_wal_size": "8GB", "checkpoint_timeout": "30min"}
+# Per session (the import's connection only): PGOPTIONS / --init-command.
+POSTGRES_SESSION = "-c synchronous_commit=off -c maintenance_work_mem=256MB -c client_min_messages=warning"
+MYSQL_SESSION = "SET SESSION foreign_key_checks=0, unique_checks=0"
+
+
+def state_dir(project: Project) -> Path:
+    """`.devstack/` in the project: devstack's own files, git-ignored by a .gitignore of its own."""
+    path = project.root / ".devstack"
+    path.mkdir(exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# devstack's local state (snapshots, journals): never committed.\n*\n", "utf-8")
+    return path
+
+
+def _journal_path(target: Target) -> Path:
+    return state_dir(target.project) / f"tuning-{target.db.service}.json"
+
+
+def _my_str(value: str) -> str:
+    """A MariaDB/MySQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _my_ident(value: str) -> str:
+    return "`" + value.replace("`", "``") + "`"
+
+
+def _pg_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _pg_ident(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _sections(output: str) -> dict[str, list[list[str]]]:
+    """Output split at marker rows (`#name`): {name: [row fields...]}."""
+    found: dict[str, list[list[str]]] = {}
+    current = found.setdefault("", [])
+    for line in output.splitlines():
+        fields = line.split("\t")
+        if fields and fields[0].startswith("#") and len(fields) == 1:
+            current = found.setdefault(fields[0][1:], [])
+        elif line.strip():
+            current.append(fields)
+    return found
+
+
+@dataclass
+class Prepared:
+    """What `prepare` did: settings changed (old values, for `restore_settings`), emptied or not."""
+
+    journal: dict[str, Any]
+    emptied: bool
+    applied: list[str]
+
+
+def _mysql_prepare_sql(db: Database, tune: bool, empty: bool) -> str:
+    names = ", ".join(_my_str(n) for n in MYSQL_BULK)
+    sql = ""
+    if tune:
+        sql += f"SELECT '#old';\nSHOW GLOBAL VARIABLES WHERE Variable_name IN ({names});\n"
+        sql += "".join(f"SET GLOBAL {n} = {v};\n" for n, v in MYSQL_BULK.items())
+        sql += f"SELECT '#now';\nSHOW GLOBAL VARIABLES WHERE Variable_name IN ({names});\n"
+    if empty:
+        name, ident = _my_str(db.name), _my_ident(db.name)
+        # The database keeps its character set and collation.
+        sql += (
+            "SELECT CONCAT('CREATE DATABASE ', "
+            + _my_str(ident)
+            + ", ' CHARACTER SET ', DEFAULT_CHARACTER_SET_NAME, ' COLLATE ', DEFAULT_COLLATION_NAME) "
+            f"INTO @devstack_create FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {name};\n"
+            f"SET @devstack_create = COALESCE(@devstack_create, {_my_str('CREATE DATABASE ' + ident)});\n"
+            f"DROP DATABASE IF EXISTS {ident};\n"
+            "PREPARE devstack_stmt FROM @devstack_create;\nEXECUTE devstack_stmt;\n"
+            "DEALLOCATE PREPARE devstack_stmt;\n"
+            "SELECT '#left';\n"
+            f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {name};\n"
+            f"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {name};\n"
+        )
+    return sql
+
+
+def _postgres_prepare_sql(db: Database, tune: bool, empty: bool) -> str:
+    names = ", ".join(_pg_str(n) for n in POSTGRES_BULK)
+    sql = ""
+    if tune:
+        sql += (
+            "\\echo '#old'\n"
+            "SELECT name, setting FROM pg_file_settings "
+            f"WHERE sourcefile LIKE '%postgresql.auto.conf' AND name IN ({names});\n"
+        )
+        sql += "".join(f"ALTER SYSTEM SET {n} = {_pg_str(v)};\n" for n, v in POSTGRES_BULK.items())
+        sql += "SELECT pg_reload_conf() \\g /dev/null\n"
+        sql += (
+            "\\echo '#now'\nSELECT name, 'set' FROM pg_file_settings "
+            f"WHERE sourcefile LIKE '%postgresql.auto.conf' AND name IN ({names});\n"
+        )
+    if empty:
+        name = _pg_str(db.name)
+        # The database keeps its owner, encoding, collation and locale provider. A new OID
+        # afterwards proves it was dropped and created again.
+        sql += f"\\echo '#before'\nSELECT oid FROM pg_database WHERE datname = {name};\n"
+        sql += (
+            "SELECT c AS devstack_create FROM ("
+            " SELECT 1 AS o, format('CREATE DATABASE %I OWNER %I TEMPLATE template0 ENCODING %L"
+            " LC_COLLATE %L LC_CTYPE %L', d.datname, pg_get_userbyid(d.datdba),"
+            " pg_encoding_to_char(d.encoding), d.datcollate, d.datctype)"
+            " || CASE j->>'datlocprovider'"
+            "   WHEN 'i' THEN format(' LOCALE_PROVIDER icu ICU_LOCALE %L',"
+            "     coalesce(j->>'datlocale', j->>'daticulocale'))"
+            "   WHEN 'b' THEN format(' LOCALE_PROVIDER builtin BUILTIN_LOCALE %L', j->>'datlocale')"
+            "   ELSE '' END AS c"
+            f" FROM pg_database d, to_jsonb(d) j WHERE d.datname = {name}"
+            f" UNION ALL SELECT 2, format('CREATE DATABASE %I', {name})"
+            ") x ORDER BY o LIMIT 1 \\gset\n"
+        )
+        sql += f"DROP DATABASE IF EXISTS {_pg_ident(db.name)} WITH (FORCE);\n"
+        sql += ":devstack_create;\n"
+        sql += f"\\echo '#after'\nSELECT oid FROM pg_database WHERE datname = {name};\n"
+    return sql
+
+
+def prepare(target: Target, *, empty: bool) -> Prepared:
+    """Tune the server for a bulk load (when devstack has an admin account) and empty the database.
+
+    One client call. Raises DatabaseError (with the settings already put back) when the database
+    could not be emptied.
+    """
+    db = target.db
+    if empty:
+        _check_name(db)
+    tune = db.has_admin
+    if not tune and not empty:
+        return Prepared({}, False, [])
+    if db.family == "postgres":
+        sql = _postgres_prepare_sql(db, tune, empty)
+        code, out, err = run_sql(target, sql, database="postgres", stop_on_error=False)
+    else:
+        sql = _mysql_prepare_sql(db, tune, empty)
+        code, out, err = run_sql(target, sql, stop_on_error=False, admin=tune)
+    parts = _sections(out)
+    journal: dict[str, Any] = {}
+    applied: list[str] = []
+    if tune:
+        old = {row[0]: row[1] if len(row) > 1 else "" for row in parts.get("old", [])}
+        now = {row[0]: row[1] if len(row) > 1 else "" for row in parts.get("now", [])}
+        if db.family == "postgres":
+            applied = [n for n in POSTGRES_BULK if n in now]
+            journal = {"engine": "postgres", "auto_conf": {n: old.get(n) for n in applied}}
+        else:
+            applied = [n for n, v in MYSQL_BULK.items() if n in old and old[n] != v and now.get(n) == v]
+            journal = {"engine": db.engine, "globals": {n: old[n] for n in applied}}
+        if applied:
+            _journal_path(target).write_text(json.dumps(journal), "utf-8")
+    if empty and not _emptied(db, parts):
+        restore_settings(target, journal)
+        reason = _last_line(err) if err.strip() else "it still has tables"
+        raise DatabaseError(
+            f"cannot empty database {db.name}: {reason}",
+            hint=(
+                "devstack connects as POSTGRES_USER (the superuser) to drop and re-create it"
+                if db.family == "postgres"
+                else "the account devstack uses needs DROP and CREATE on it (give the service "
+                "its root password, e.g. MARIADB_ROOT_PASSWORD)"
+            )
+            + "; nothing was imported (or import with --keep)",
+            details=_tail(err),
+        )
+    return Prepared(journal, empty, applied)
+
+
+def _emptied(db: Database, parts: Mapping[str, list[list[str]]]) -> bool:
+    """Whether the prepare script's output shows an empty, existing database."""
+    if db.family == "postgres":
+        before = [row[0] for row in parts.get("before", []) if row and row[0].isdigit()]
+        after = [row[0] for row in parts.get("after", []) if row and row[0].isdigit()]
+        return len(after) == 1 and after != before
+    counts = [row[0] for row in parts.get("left", []) if row and row[0].isdigit()]
+    return counts == ["0", "1"]
+
+
+def restore_settings(target: Target, journal: Mapping[str, Any]) -> list[str]:
+    """Put back what `prepare` changed (one client call); return what could not be restored."""
+    if not journal or not (journal.get("globals") or journal.get("auto_conf")):
+        _journal_path(target).unlink(missing_ok=True)
+        return []
+    if journal.get("engine") == "postgres":
+        settings = journal.get("auto_conf") or {}
+        sql = ""
+        for name, value in settings.items():
+            if value is None:
+                sql += f"ALTER SYSTEM RESET {name};\n"
+            else:
+                sql += f"ALTER SYSTEM SET {name} = {_pg_str(str(value))};\n"
+        sql += "SELECT pg_reload_conf() \\g /dev/null\n"
+        code, _, _ = run_sql(target, sql, database="postgres")
+        failed = [] if code == 0 else list(settings)
+    else:
+        settings = journal.get("globals") or {}
+        sql = "".join(
+            f"SET GLOBAL {n} = {v if str(v).isdigit() else _my_str(str(v))};\n" for n, v in settings.items()
+        )
+        code, _, _ = run_sql(target, sql)
+        failed = [] if code == 0 else list(settings)
+    if not failed:
+        _journal_path(target).unlink(missing_ok=True)
+    return failed
+
+
+def recover_settings(target: Target) -> list[str]:
+    """Undo the settings of an import that was killed before it could (journal in .devstack/)."""
+    path = _journal_path(target)
+    if not path.is_file():
+        return []
+    try:
+        journal = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return []
+    names = list(journal.get("globals") or journal.get("auto_conf") or {})
+    return [] if restore_settings(target, journal) else names
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def import_argv(target: Target) -> tuple[list[str], dict[str, str]]:
+    """The client command (after `compose`) that reads the dump on stdin, and its environment."""
+    db = target.db
+    user, password = target.admin()
+    env = password_env(db, password)
+    if db.family == "postgres":
+        args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={db.name}"]
+        env["PGOPTIONS"] = POSTGRES_SESSION
+        argv = client_argv(db, "psql", user, *args, password=password is not None)
+        argv[2:2] = ["-e", "PGOPTIONS"]
+        return argv, env
+    _check_name(db)
+    session = MYSQL_SESSION + (", sql_log_bin=0" if user == "root" else "")
+    args = [
+        "--binary-mode",
+        "--max-allowed-packet=1073741824",
+        f"--init-command={session}",
+        f"--database={db.name}",
+    ]
+    return client_argv(db, "client", user, *args, password=password is not None), env
+
+
+_MYSQL_ERROR_LINE = re.compile(r"ERROR \d+ \(\w+\) at line (\d+)")
+_PG_ERROR_LINE = re.compile(r"psql:[^:]*:(\d+): ERROR")
+
+
+def failed_at(engine: str, stderr: str) -> int | None:
+    """The line of the dump where the client stopped, from its error message."""
+    pattern = _PG_ERROR_LINE if engine == "postgres" else _MYSQL_ERROR_LINE
+    match = pattern.search(stderr)
+    return int(match.group(1)) if match else None
+
+
+def failure_state(db: Database, emptied: bool, line: int | None) -> str:
+    """What a failed import left behind, in words."""
+    where = f"line {line} of the dump" if line else "the point where it stopped"
+    if db.family == "postgres":
+        # psql --single-transaction: everything or nothing.
+        if emptied:
+            return f"nothing of the dump was kept: database {db.name} is empty (it was emptied first)"
+        return f"nothing of the dump was kept: database {db.name} is as it was before"
+    if emptied:
+        return f"database {db.name} was emptied first and now holds what the dump created before {where}"
+    return f"database {db.name} holds its old contents plus what the dump created before {where}"
+
+
+def import_(
+    target: Target,
+    source: SqlSource,
+    *,
+    keep: bool = False,
+    progress: TransferProgress = _quiet,
+) -> ImportResult:
+    """Load a dump: empty the database first (unless `keep`), tune the server, restore it after."""
+    db = target.db
+    require_running(target)
+    source.probe()  # a file that cannot be read fails here, before anything changes
+    recover_settings(target)
+    argv, env = import_argv(target)
+    started = time.monotonic()
+    prepared = prepare(target, empty=not keep)
+    try:
+        try:
+            result = target.runner.pipe(*argv, feed=source.chunks(progress), env=env)
+        except DumpUnreadable as exc:
+            raise ImportFailed(
+                exc.message,
+                hint=failure_state(db, prepared.emptied, None) + "; fix the file and import again",
+            ) from None
+    finally:
+        not_restored = restore_settings(target, prepared.journal)
+    emptied = prepared.emptied
+    if result.returncode != 0:
+        line = failed_at(db.engine, result.stderr)
+        raise ImportFailed(
+            f"the import into {db.name} ({db.service}) failed"
+            + (f" at line {line}" if line else "")
+            + f": {_last_line(result.stderr)}",
+            hint=failure_state(db, emptied, line)
+            + "; fix the dump and run `devstack db import` again"
+            + (" (or `devstack db restore` to go back to a snapshot)" if emptied else ""),
+            details=_tail(result.stderr),
+        )
+    if not_restored:
+        raise DatabaseError(
+            f"the import succeeded, but {', '.join(not_restored)} could not be put back",
+            hint=f"restart the database (`devstack restart {db.service}`) to reset them",
+        )
+    return ImportResult(
+        read=source.reader.count,
+        sql_bytes=source.sql_bytes,
+        seconds=time.monotonic() - started,
+        kind=source.kind,
+        tuned=tuple(prepared.applied),
+        emptied=emptied,
+    )
