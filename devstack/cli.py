@@ -274,9 +274,7 @@ def env() -> None:
 @project_options
 def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     """Create .env from .env.example, or add the keys it lacks (values are never changed)."""
-    from devstack import envfile
-
-    from devstack import dbcheck
+    from devstack import dbcheck, envfile
 
     project = _project(files, project_name)
     result = envfile.sync(project.root, hold=lambda keys: dbcheck.held_secrets(project, keys))
