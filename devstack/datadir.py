@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import IO, Any
 
 from devstack.db import Database, DatabaseError, Target, state_dir
@@ -335,9 +336,11 @@ def _tree_bytes(path: Path) -> int:
     for directory, _dirs, files in os.walk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(directory, name)).st_size
+                stat = os.lstat(os.path.join(directory, name))
             except OSError:
-                pass
+                continue
+            if S_ISREG(stat.st_mode):
+                total += stat.st_size
     return total
 
 

@@ -234,6 +234,9 @@ def image_tag(image: str) -> str:
 
 
 def engine_of_image(image: str) -> str | None:
+    """The engine of an image that follows the official images' contract (None: unknown)."""
+    if "bitnami/" in image.lower():
+        return None  # other variables (MARIADB_ROOT_USER...) and paths (/bitnami/...)
     repo = image_repository(image)
     if repo in _IMAGES:
         return _IMAGES[repo]
@@ -596,7 +599,11 @@ def run_sql(
 
 
 def require_running(target: Target, wait: float = 120.0) -> None:
-    """Raise unless the database container runs; wait while its healthcheck says "starting"."""
+    """Raise unless the database container runs; wait while it is still starting.
+
+    "Starting" is what its healthcheck says; without one, a container started in the last
+    minute is asked `SELECT 1` until it answers (a snapshot or restore has just started it).
+    """
     from devstack import engine
 
     deadline = time.monotonic() + wait
@@ -609,9 +616,33 @@ def require_running(target: Target, wait: float = 120.0) -> None:
                 f"service {target.db.service} is not running ({state})",
                 hint=f"start it with `devstack up` (or `devstack up {target.db.service}`)",
             )
-        if running[0].health != "starting" or time.monotonic() > deadline:
+        info = running[0]
+        if time.monotonic() > deadline:
             return
-        time.sleep(0.25)
+        if info.health == "starting":
+            time.sleep(0.25)
+            continue
+        if info.health == "" and _seconds_since(info.started_at) < 60:
+            if run_sql(target, "SELECT 1;\n")[0] == 0:
+                return
+            time.sleep(0.25)
+            continue
+        return
+
+
+def _seconds_since(started_at: str) -> float:
+    """Seconds since an engine timestamp (RFC 3339 with nanoseconds); large when unknown."""
+    from datetime import datetime, timezone
+
+    text = started_at.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        when = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return 1e9
+    return time.time() - when.timestamp()
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -851,6 +882,14 @@ def export_to_file(
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no output"
+
+
+def _error_line(text: str) -> str:
+    """The client's error message: the first line that says ERROR, else the last line."""
+    for line in text.splitlines():
+        if "ERROR" in line:
+            return line.strip()
+    return _last_line(text)
 
 
 def _tail(text: str, count: int = 8) -> str | None:
@@ -1240,7 +1279,8 @@ def import_argv(target: Target) -> tuple[list[str], dict[str, str]]:
     user, password = target.admin()
     env = password_env(db, password)
     if db.family == "postgres":
-        args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={db.name}"]
+        # `-f -`: errors then name the line of the dump ("psql:<stdin>:12: ERROR: ...").
+        args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={db.name}", "-f", "-"]
         env["PGOPTIONS"] = POSTGRES_SESSION
         argv = client_argv(db, "psql", user, *args, password=password is not None)
         argv[2:2] = ["-e", "PGOPTIONS"]
@@ -1311,7 +1351,7 @@ def import_(
         raise ImportFailed(
             f"the import into {db.name} ({db.service}) failed"
             + (f" at line {line}" if line else "")
-            + f": {_last_line(result.stderr)}",
+            + f": {_error_line(result.stderr)}",
             hint=failure_state(db, emptied, line)
             + "; fix the dump and run `devstack db import` again"
             + (" (or `devstack db restore` to go back to a snapshot)" if emptied else ""),
