@@ -12,8 +12,11 @@ import click
 from devstack import __version__, report
 from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
 
-# Start-up time is a budget (`--help` within 1.5x of `import click`): pathlib, json, the
-# Docker SDK and cookiecutter are imported inside the commands that use them.
+# The lazy-import rule (written here once for the whole package): start-up time is a budget
+# (`devstack --help` within 1.5x of `python -c "import click"`, measured by benchmarks/bench.py).
+# Modules that cost import time (the Docker SDK, cookiecutter, jinja2, jsonschema, yaml, json,
+# pathlib) are imported inside the functions and commands that use them, never at the top of
+# cli.py or of a module that cli.py imports at start-up.
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -21,14 +24,21 @@ if TYPE_CHECKING:
     from devstack.project import Project
 
 
+class _Options:
+    """Global options main() needs after the command has ended (click's context is gone then)."""
+
+    debug = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="devstack")
-@click.option("--debug", is_flag=True, help="Show tracebacks for every error.")
+@click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
 def cli(debug: bool) -> None:
     """Reproducible local development environments on Docker Compose.
 
     Create a project with `devstack new STACK DIR`; start it with `devstack up`.
     """
+    _Options.debug = debug
 
 
 @cli.command()
@@ -633,7 +643,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes (the one place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     _terminate_like_interrupt()
-    debug = "--debug" in args or os.environ.get("DEVSTACK_DEBUG") == "1"
+    _Options.debug = False
     try:
         rv = cli.main(args=args, prog_name="devstack", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
@@ -646,7 +656,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         code = EXIT_INTERRUPTED
     except DevstackError as exc:
-        if debug:
+        if _Options.debug:
             import traceback
 
             traceback.print_exc()

@@ -541,9 +541,21 @@ def load(project: Project, service: str | None = None, runner: ComposeRunner | N
     from devstack.compose import ComposeRunner
 
     runner = runner or ComposeRunner(project)
-    model = runner.config()
+    model = project_model(runner)
     databases = discover(model, raw_model(project), image_env=engine.image_env)
     return Target(project, runner, choose(databases, service), model)
+
+
+def project_model(runner: ComposeRunner) -> dict[str, Any]:
+    """Compose's merged model of the project; an error that says why when there is none."""
+    answer = runner.model()
+    if answer.data is None or answer.rejected:
+        reason = (answer.rejected or answer.unavailable or "no answer").strip().splitlines()
+        raise DevstackError(
+            f"Compose cannot load this project: {reason[-1] if reason else 'no answer'}",
+            hint="`devstack check` says what is wrong and how to fix it",
+        )
+    return answer.data
 
 
 def password_env(db: Database, password: str | None) -> dict[str, str]:

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from devstack.checks import Finding, Severity
+from devstack.checks import Finding
+from devstack.checks.codes import finding
 from devstack.db import ENGINE_TITLES, Database, discover, engine_of_image, image_repository
 
 # Runs inside the database container. $1 = family, $2 = user, $3 = database ("" for none),
@@ -130,22 +131,23 @@ def _finding(db: Database, role: str, user: str, verdict: str, output: str) -> F
         return None
     reset = f"`devstack db reset --service {db.service}`"
     if verdict == "credentials":
-        variables = _variables(db, ("user", role) if role == "password" else (role,))
-        return Finding(
+        roles = ("user", role) if role == "password" else (role,)
+        variables = _variables(db, roles)
+        in_env = any(r in db.variables for r in roles)
+        source = "from .env" if in_env else "in its environment"
+        return finding(
             "DS800",
-            Severity.ERROR,
-            f"{db.service}: {db.title} refuses user {user!r} with the password from .env "
+            f"{db.service}: {db.title} refuses user {user!r} with the password {source} "
             f"({variables}): its data directory ({db.where()}) was initialised with other credentials",
-            hint=f"put the old value(s) of {variables} back in .env and run `devstack up`; or, to "
-            f"start that database afresh from .env, {reset} (deletes its data; "
-            "`devstack db snapshot` keeps a copy first)",
+            hint=f"put the old value(s) of {variables} back {'in .env' if in_env else 'in the compose file'} "
+            f"and run `devstack up`; or, to start that database afresh with the new ones, {reset} "
+            "(deletes its data; `devstack db snapshot` keeps a copy first)",
             location=where,
         )
     if verdict == "database":
         variable = db.variable("database")
-        return Finding(
+        return finding(
             "DS801",
-            Severity.ERROR,
             f"{db.service}: database {db.name!r} ({variable}) does not exist in its data directory "
             f"({db.where()}), or {user!r} may not use it: it was initialised with another name",
             hint=f"put the old value of {variable} back in .env; or start afresh with {reset} "
@@ -156,9 +158,8 @@ def _finding(db: Database, role: str, user: str, verdict: str, output: str) -> F
         "noclient": "the image has no database client",
         "unreachable": "the server did not accept connections on its port",
     }.get(verdict, (output.strip().splitlines() or ["no answer"])[-1][:200])
-    return Finding(
+    return finding(
         "DS802",
-        Severity.INFO,
         f"{db.service}: could not check the credentials in .env ({reason})",
         hint=None,
         location=where,
@@ -177,19 +178,17 @@ def _variables(db: Database, roles: Iterable[str]) -> str:
 
 
 def after_up(
-    project: Any,
     model: Mapping[str, Any],
+    raw: Mapping[str, Any],
     containers: Mapping[str, Any],
     run_in: RunIn,
     only: set[str] | None,
 ) -> list[Finding]:
-    """The drift check as `up` calls it: databases found in `model`, names of .env variables."""
-    from devstack.db import raw_model
-
-    databases = discover(model)
-    if not any(db.service in containers for db in databases):
+    """The drift check as `up` calls it: `model` is Compose's, `raw` the same without interpolation
+    (it names the .env variables in the messages); `containers` the running ones by service."""
+    databases = [db for db in discover(model, raw) if db.service in containers]
+    if not databases:
         return []
-    databases = discover(model, raw_model(project))  # the .env variable names, for the messages
     return check_credentials(databases, containers, run_in, only=only)
 
 
@@ -217,11 +216,11 @@ def held_secrets(project: Any, keys: Sequence[str]) -> dict[str, str]:
     data directory (a bind mount in the project) is already initialised: a fresh value would
     not match what the database was created with. Returns {key: why}.
     """
-    from devstack.db import DATA_PATHS, _environment, _holding, _mounts, raw_model
+    from devstack.db import DATA_PATHS, _environment, _holding, _mounts
 
     if not keys:
         return {}
-    raw = raw_model(project)
+    raw = _uninterpolated(project)
     held: dict[str, str] = {}
     for name, svc in (raw.get("services") or {}).items():
         if not isinstance(svc, dict):
@@ -259,6 +258,20 @@ def held_secrets(project: Any, keys: Sequence[str]) -> dict[str, str]:
     return held
 
 
+def _uninterpolated(project: Any) -> Mapping[str, Any]:
+    """The project as written, merged by Compose without interpolation (a required variable
+    that is missing from .env is no error there); the files read directly without Compose."""
+    from devstack.compose import ComposeRunner
+    from devstack.db import raw_model
+    from devstack.errors import DevstackError
+
+    try:
+        data = ComposeRunner(project).model("--no-interpolate").data
+    except DevstackError:
+        data = None
+    return data if data else raw_model(project)
+
+
 def _references(value: str) -> set[str]:
     from devstack.db import _VAR_REFERENCE
 
@@ -291,9 +304,8 @@ def _with_long_volumes(svc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def held_finding(key: str, reason: str) -> Finding:
-    return Finding(
+    return finding(
         "DS803",
-        Severity.ERROR,
         f"{key} was not generated: {reason}",
         hint=f"put the old value of {key} in .env (from a teammate, a backup, or your old .env); "
         "or delete that database with `devstack db reset` and run `devstack up` to start afresh",
@@ -340,9 +352,8 @@ def legacy_ownership(databases: Sequence[Database], uid: int | None = None) -> l
             if owner == uid or uid == 0:
                 continue  # yours, or you are root and may delete anything
             findings.append(
-                Finding(
+                finding(
                     "DS810",
-                    Severity.WARNING,
                     f"{db.service}: its files in {host} belong to uid {owner}, not to you (uid {uid}), "
                     "so deleting them needs sudo: the service has no `user:` (a project made before "
                     "devstack ran services as the host user)",
@@ -354,9 +365,8 @@ def legacy_ownership(databases: Sequence[Database], uid: int | None = None) -> l
             )
         elif runs_as not in (None, 0) and owner != runs_as:
             findings.append(
-                Finding(
+                finding(
                     "DS811",
-                    Severity.ERROR,
                     f"{db.service}: its files in {host} belong to uid {owner}, but it runs as "
                     f"{db.user_option}: the database cannot open them",
                     hint=f"`devstack db chown --service {db.service}` hands them to uid {runs_as} "

@@ -1,4 +1,4 @@
-"""The only module that imports the `docker` SDK (lazily: it costs ~100 ms to import)."""
+"""The only module that imports the `docker` SDK (inside the functions that need it)."""
 
 from __future__ import annotations
 
@@ -332,6 +332,47 @@ def info() -> dict[str, Any]:
         return dict(client().info())
     except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+def version() -> str | None:
+    """The engine's version ("26.1.5"), or None when it cannot be asked. A local engine is asked
+    over its socket (no SDK import)."""
+    try:
+        status, body = _local_get("/version", timeout=3.0)
+        if status == 200:
+            return str(json.loads(body).get("Version") or "") or None
+        return None
+    except _NotLocal:
+        pass
+    except (OSError, ValueError):
+        return None
+    try:
+        return server_version()
+    except EngineUnavailable:
+        return None
+
+
+def exists(kind: str, name: str) -> bool | None:
+    """Whether a network or volume ("network" / "volume") of that name exists; None when unknown."""
+    from urllib.parse import quote
+
+    try:
+        status, _ = _local_get(f"/{kind}s/{quote(name, safe='')}", timeout=3.0)
+        return True if status == 200 else False if status == 404 else None
+    except _NotLocal:
+        pass
+    except (OSError, ValueError):
+        return None
+    try:
+        collection = client().networks if kind == "network" else client().volumes
+        collection.get(name)
+        return True
+    except EngineUnavailable:
+        return None
+    except _sdk_errors() as exc:
+        from docker.errors import NotFound
+
+        return False if isinstance(exc, NotFound) else None
 
 
 def server_version() -> str:

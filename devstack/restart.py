@@ -99,7 +99,9 @@ def restart(
     wanted = list(dict.fromkeys(services)) or have
     missing = [s for s in wanted if s not in have]
     if missing:
-        defined = sorted(runner.config().get("services") or {})
+        from devstack.db import project_model
+
+        defined = sorted(project_model(runner).get("services") or {})
         unknown = [s for s in missing if s not in defined]
         if unknown:
             raise UsageError(

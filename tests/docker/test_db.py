@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import subprocess
 import textwrap
 import uuid
@@ -79,7 +78,9 @@ class DbProject:
     name: str
     root: Path
 
-    def compose(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["docker", "compose", "-p", self.name, *args],
             cwd=self.root,
@@ -93,9 +94,35 @@ class DbProject:
     def sql(self, query: str) -> str:
         """Run SQL as the application's user, inside the container; rows as text."""
         if self.engine == "postgres":
-            argv = ["exec", "-T", "db", "psql", "-X", "-q", "-A", "-t", "-U", "app", "-d", "app", "-v", "ON_ERROR_STOP=1"]
+            argv = [
+                "exec",
+                "-T",
+                "db",
+                "psql",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-U",
+                "app",
+                "-d",
+                "app",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ]
         else:
-            argv = ["exec", "-T", "-e", "MYSQL_PWD=first-password", "db", "mariadb", "-uapp", "-N", "-B", "app"]
+            argv = [
+                "exec",
+                "-T",
+                "-e",
+                "MYSQL_PWD=first-password",
+                "db",
+                "mariadb",
+                "-uapp",
+                "-N",
+                "-B",
+                "app",
+            ]
         result = self.compose(*argv, stdin=query, check=False)
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
@@ -109,7 +136,18 @@ class DbProject:
             if self.engine == "postgres":
                 argv = ["exec", "-T", "db", "psql", "-X", "-q", "-U", "app", "-d", "app", "-c", "SELECT 1"]
             else:
-                argv = ["exec", "-T", "-e", "MYSQL_PWD=first-password", "db", "mariadb", "-uapp", "-e", "SELECT 1", "app"]
+                argv = [
+                    "exec",
+                    "-T",
+                    "-e",
+                    "MYSQL_PWD=first-password",
+                    "db",
+                    "mariadb",
+                    "-uapp",
+                    "-e",
+                    "SELECT 1",
+                    "app",
+                ]
             if self.compose(*argv, check=False).returncode == 0:
                 return
             assert time.monotonic() < deadline, "the database did not come back"
@@ -127,8 +165,19 @@ def _owner_tree(path: Path) -> set[int]:
 def _empty_through_engine(path: Path) -> None:
     if path.exists():
         subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "-v", f"{path}:/mnt", "devstack-test/busybox:latest",
-             "sh", "-c", "rm -rf /mnt/* /mnt/.[!.]* /mnt/..?*"],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                f"{path}:/mnt",
+                "devstack-test/busybox:latest",
+                "sh",
+                "-c",
+                "rm -rf /mnt/* /mnt/.[!.]* /mnt/..?*",
+            ],
             capture_output=True,
             timeout=120,
             check=False,
@@ -136,7 +185,9 @@ def _empty_through_engine(path: Path) -> None:
 
 
 @pytest.fixture(scope="module", params=["mariadb", "postgres"])
-def dbproject(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, test_images: None) -> Iterator[DbProject]:
+def dbproject(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, test_images: None
+) -> Iterator[DbProject]:
     engine = request.param
     root = tmp_path_factory.mktemp(f"db-{engine}")
     (root / "docker-compose.yml").write_text(textwrap.dedent(ENGINES[engine]).lstrip())
@@ -145,19 +196,37 @@ def dbproject(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     os.chown(root / "data" / "db", HOST_UID, HOST_UID)
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q",
-         "--allow-empty", "-m", "start"],
+        [
+            "git",
+            "-C",
+            str(root),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.org",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "start",
+        ],
         check=True,
     )
     project = DbProject(engine, f"dstest-db-{uuid.uuid4().hex[:10]}", root)
     try:
         up = subprocess.run(
             [os.path.join(os.path.dirname(os.sys.executable), "devstack"), "up", "--timeout", "180"],
-            cwd=root, capture_output=True, text=True, timeout=300, env={**os.environ, "COMPOSE_PROJECT_NAME": project.name},
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "COMPOSE_PROJECT_NAME": project.name},
         )
         assert up.returncode == 0, up.stdout + up.stderr
-        project.sql("CREATE TABLE fruit (id int PRIMARY KEY, name varchar(40));"
-                    "INSERT INTO fruit VALUES (1, 'apple'), (2, 'pear');")
+        project.sql(
+            "CREATE TABLE fruit (id int PRIMARY KEY, name varchar(40));"
+            "INSERT INTO fruit VALUES (1, 'apple'), (2, 'pear');"
+        )
         yield project
     finally:
         remove_project(project.name)
@@ -211,8 +280,27 @@ def test_bulk_settings_are_restored_after_the_import(at, run, tmp_path):
     else:
         query = "SELECT @@GLOBAL.innodb_flush_log_at_trx_commit, @@GLOBAL.max_allowed_packet;"
         before = subprocess.run(
-            ["docker", "compose", "-p", at.name, "exec", "-T", "-e", "MYSQL_PWD=root-password", "db",
-             "mariadb", "-uroot", "-N", "-B", "-e", query], cwd=at.root, capture_output=True, text=True, check=True
+            [
+                "docker",
+                "compose",
+                "-p",
+                at.name,
+                "exec",
+                "-T",
+                "-e",
+                "MYSQL_PWD=root-password",
+                "db",
+                "mariadb",
+                "-uroot",
+                "-N",
+                "-B",
+                "-e",
+                query,
+            ],
+            cwd=at.root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     dump = tmp_path / "d.sql.gz"
     assert run("db", "export", str(dump)).exit_code == 0
@@ -222,8 +310,27 @@ def test_bulk_settings_are_restored_after_the_import(at, run, tmp_path):
         assert at.sql("SHOW max_wal_size;") == before
     else:
         after = subprocess.run(
-            ["docker", "compose", "-p", at.name, "exec", "-T", "-e", "MYSQL_PWD=root-password", "db",
-             "mariadb", "-uroot", "-N", "-B", "-e", query], cwd=at.root, capture_output=True, text=True, check=True
+            [
+                "docker",
+                "compose",
+                "-p",
+                at.name,
+                "exec",
+                "-T",
+                "-e",
+                "MYSQL_PWD=root-password",
+                "db",
+                "mariadb",
+                "-uroot",
+                "-N",
+                "-B",
+                "-e",
+                query,
+            ],
+            cwd=at.root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert after == before
 
@@ -255,11 +362,25 @@ def test_export_to_stdout_and_import_from_stdin(at, tmp_path):
     devstack = os.path.join(os.path.dirname(os.sys.executable), "devstack")
     env = {**os.environ, "COMPOSE_PROJECT_NAME": at.name}
     with open(tmp_path / "piped.sql.gz", "wb") as out:
-        exported = subprocess.run([devstack, "db", "export", "-"], cwd=at.root, stdout=out, stderr=subprocess.PIPE, env=env, timeout=120)
+        exported = subprocess.run(
+            [devstack, "db", "export", "-"],
+            cwd=at.root,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=120,
+        )
     assert exported.returncode == 0, exported.stderr
     at.sql("DELETE FROM fruit WHERE id = 2;")
     with open(tmp_path / "piped.sql.gz", "rb") as source:
-        imported = subprocess.run([devstack, "db", "import", "-"], cwd=at.root, stdin=source, capture_output=True, env=env, timeout=120)
+        imported = subprocess.run(
+            [devstack, "db", "import", "-"],
+            cwd=at.root,
+            stdin=source,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
     assert imported.returncode == 0, imported.stderr
     assert at.sql("SELECT count(*) FROM fruit;") == "2"
 
@@ -321,5 +442,7 @@ def test_reset_deletes_the_files_and_up_starts_afresh(at, run):
     result = run("up", "--timeout", "180")
     assert result.exit_code == 0, result.err + result.out
     assert at.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'fruit';") == "0"
-    at.sql("CREATE TABLE fruit (id int PRIMARY KEY, name varchar(40));"
-           "INSERT INTO fruit VALUES (1, 'apple'), (2, 'pear');")
+    at.sql(
+        "CREATE TABLE fruit (id int PRIMARY KEY, name varchar(40));"
+        "INSERT INTO fruit VALUES (1, 'apple'), (2, 'pear');"
+    )

@@ -65,13 +65,19 @@ class User:
     prefix: list[str]
     home: Path
 
-    def run(self, *args: str, cwd: Path, project: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, cwd: Path, project: str, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
         """`devstack ARGS...` as this user."""
         return self.raw([sys.executable, "-m", "devstack", *args], cwd=cwd, project=project, timeout=timeout)
 
-    def raw(self, argv: list[str], cwd: Path, project: str = "", timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def raw(
+        self, argv: list[str], cwd: Path, project: str = "", timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "DOCKER_HOST", "CI")}
-        env.update(HOME=str(self.home), COMPOSE_PROJECT_NAME=project, PYTHONPATH=str(Path(__file__).parents[2]))
+        env.update(
+            HOME=str(self.home), COMPOSE_PROJECT_NAME=project, PYTHONPATH=str(Path(__file__).parents[2])
+        )
         return subprocess.run(
             [*self.prefix, "env", *(f"{k}={v}" for k, v in env.items()), *argv],
             cwd=cwd, input="", capture_output=True, text=True, timeout=timeout, check=False,
@@ -132,8 +138,8 @@ def workdir(ordinary_user: User, test_images: None) -> Iterator[tuple[Path, str]
     finally:
         remove_project(name)
         subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "-v", f"{base}:/mnt", "devstack-test/busybox:latest",
-             "rm", "-rf", "/mnt/site"],
+            ["docker", "run", "--rm", "--network", "none", "-v", f"{base}:/mnt",
+             "devstack-test/busybox:latest", "rm", "-rf", "/mnt/site"],
             capture_output=True, timeout=120, check=False,
         )  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)

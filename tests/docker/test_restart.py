@@ -85,7 +85,9 @@ def test_an_apache_config_edit_is_applied_by_restart_without_a_rebuild(drupal, r
     conf = site / "docker" / "apache-site.conf"
     text = conf.read_text()
     assert "</VirtualHost>" in text
-    conf.write_text(text.replace("</VirtualHost>", '    Header set X-Restart-Test "applied"\n</VirtualHost>', 1))
+    conf.write_text(
+        text.replace("</VirtualHost>", '    Header set X-Restart-Test "applied"\n</VirtualHost>', 1)
+    )
     result = run("restart", "web")
     assert result.exit_code == 0, result.err
     assert "web (apache graceful)" in result.out

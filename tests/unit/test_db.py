@@ -190,7 +190,13 @@ def test_x_devstack_databases_overrides_and_excludes():
     model = {
         "x-devstack": {
             "databases": {
-                "legacy": {"engine": "mysql", "database": "shop", "user": "shop", "password": "pw", "port": 3307},
+                "legacy": {
+                    "engine": "mysql",
+                    "database": "shop",
+                    "user": "shop",
+                    "password": "pw",
+                    "port": 3307,
+                },
                 "db": False,
             }
         },
@@ -401,7 +407,9 @@ def test_export_refuses_to_overwrite_without_force(tmp_path, mocker):
 
 
 def test_prepare_sql_quotes_names():
-    odd = db.Database("db", "mariadb", "mariadb:11.8", "we`ird'db", "u", "p", "r", "/var/lib/mysql", None, 3306)
+    odd = db.Database(
+        "db", "mariadb", "mariadb:11.8", "we`ird'db", "u", "p", "r", "/var/lib/mysql", None, 3306
+    )
     sql = db._mysql_prepare_sql(odd, tune=True, empty=True)
     assert "DROP DATABASE IF EXISTS `we``ird'db`;" in sql
     assert "SCHEMA_NAME = 'we`ird''db'" in sql
@@ -432,7 +440,9 @@ def test_import_prepares_loads_and_restores_the_settings(tmp_path, mocker):
 
 def test_import_failure_says_where_and_what_state_the_database_is_in(tmp_path, mocker):
     mocker.patch.object(db, "require_running")
-    prepared = "#old\ninnodb_flush_log_at_trx_commit\t1\n#now\ninnodb_flush_log_at_trx_commit\t0\n#left\n0\n1\n"
+    prepared = (
+        "#old\ninnodb_flush_log_at_trx_commit\t1\n#now\ninnodb_flush_log_at_trx_commit\t0\n#left\n0\n1\n"
+    )
     error = "ERROR 1064 (42000) at line 1234: You have an error in your SQL syntax"
     target = _target(tmp_path, answers=[(0, prepared.encode(), ""), (1, b"", error), (0, b"", "")])
     with pytest.raises(db.ImportFailed, match="at line 1234") as info:
@@ -494,7 +504,9 @@ def test_compose_pipe_streams_bytes_both_ways(tmp_path):
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     import sys
 
-    runner = ComposeRunner(Project.load(tmp_path, env={}), ComposeBinary((sys.executable, str(script)), "2", False))
+    runner = ComposeRunner(
+        Project.load(tmp_path, env={}), ComposeBinary((sys.executable, str(script)), "2", False)
+    )
     out: list[bytes] = []
     result = runner.pipe("exec", feed=[b"abc", b"def"], sink=out.append, env={"SECRET": "!"})
     assert b"".join(out) == b"fedcba!" and result.returncode == 3 and "last words" in result.stderr
@@ -506,7 +518,9 @@ def test_compose_pipe_kills_the_command_when_the_feed_fails(tmp_path):
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     import sys
 
-    runner = ComposeRunner(Project.load(tmp_path, env={}), ComposeBinary((sys.executable, str(script)), "2", False))
+    runner = ComposeRunner(
+        Project.load(tmp_path, env={}), ComposeBinary((sys.executable, str(script)), "2", False)
+    )
 
     def feed():
         yield b"x"

@@ -32,7 +32,9 @@ MARIA = db.Database(
     keys={"user": "MARIADB_USER", "password": "MARIADB_PASSWORD", "root_password": "MARIADB_ROOT_PASSWORD"},
     variables={"user": "DB_USER", "password": "DB_PASSWORD", "root_password": "DB_ROOT_PASSWORD"},
 )
-PG = db.Database("pg", "postgres", "postgres:17", "app", "app", "pw", None, "/var/lib/postgresql/data", None, 5432)
+PG = db.Database(
+    "pg", "postgres", "postgres:17", "app", "app", "pw", None, "/var/lib/postgresql/data", None, 5432
+)
 
 
 class Answers:
@@ -144,7 +146,9 @@ COMPOSE = """services:
     environment:
       APP_SECRET: ${APP_SECRET}
 """
-EXAMPLE = "DB_PASSWORD=  # devstack:secret\nDB_ROOT_PASSWORD=  # devstack:secret\nAPP_SECRET=  # devstack:secret\n"
+EXAMPLE = (
+    "DB_PASSWORD=  # devstack:secret\nDB_ROOT_PASSWORD=  # devstack:secret\nAPP_SECRET=  # devstack:secret\n"
+)
 
 
 def _project(tmp_path: Path) -> Project:
@@ -223,7 +227,9 @@ def test_migrated_compose_file_but_files_not_handed_over(tmp_path):
     data = tmp_path / "db"
     data.mkdir()
     owner = os.stat(data).st_uid
-    moved = replace(MARIA, mount=db.Mount("bind", str(data), "/var/lib/mysql"), user_option=f"{owner + 7}:{owner + 7}")
+    moved = replace(
+        MARIA, mount=db.Mount("bind", str(data), "/var/lib/mysql"), user_option=f"{owner + 7}:{owner + 7}"
+    )
     [finding] = dbcheck.legacy_ownership([moved], uid=owner + 7)
     assert finding.code == "DS811" and finding.severity.name == "ERROR"
     ok = replace(moved, user_option=f"{owner}:{owner}")
