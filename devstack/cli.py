@@ -479,6 +479,8 @@ def db_snapshot(
 
     target = _db_target(files, project_name, service)
     result = datadir.snapshot(target, name, force=force, step=_steps)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     snap = result.snapshot
     click.echo(
         f"Snapshot {snap.name} of {snap.service}: {_size(snap.data_bytes)} of files in "

@@ -85,6 +85,7 @@ class SnapshotResult:
     seconds: float
     restarted: bool
     through_engine: bool
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -535,7 +536,37 @@ def snapshot(
         if was_running:
             _start(target, step)
     snap = find_snapshot(target.project, db.service, name)
-    return SnapshotResult(snap, time.monotonic() - started, was_running, through_engine)
+    warnings = tuple(build_context_warnings(target.model, target.project.root))
+    return SnapshotResult(snap, time.monotonic() - started, was_running, through_engine, warnings)
+
+
+_IGNORES_STATE = {".devstack", ".devstack/", "/.devstack", "/.devstack/", ".devstack/**", ".*", "**", "*"}
+
+
+def build_context_warnings(model: Any, root: Path) -> list[str]:
+    """Services that build from a directory holding .devstack/ whose .dockerignore lets it in."""
+    warnings = []
+    state = (root / ".devstack").resolve()
+    for name, svc in sorted(((model or {}).get("services") or {}).items()):
+        build = svc.get("build") if isinstance(svc, dict) else None
+        context = build.get("context") if isinstance(build, dict) else build
+        if not isinstance(context, str) or "://" in context:
+            continue
+        directory = Path(context) if Path(context).is_absolute() else root / context
+        try:
+            state.relative_to(directory.resolve())
+        except ValueError:
+            continue  # the snapshots are not inside this build context
+        try:
+            lines = (directory / ".dockerignore").read_text("utf-8").splitlines()
+        except OSError:
+            lines = []
+        if not {line.strip() for line in lines} & _IGNORES_STATE:
+            warnings.append(
+                f"service {name} builds from {directory}, which holds .devstack/ (the snapshots): "
+                "add `.devstack` to its .dockerignore, or every build sends them to the engine"
+            )
+    return warnings
 
 
 # -- restore -----------------------------------------------------------------------------------

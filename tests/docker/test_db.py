@@ -432,6 +432,45 @@ def test_the_snapshot_of_a_branch_comes_back_after_switching_to_it(at, run):
     subprocess.run([*git, "checkout", "-q", "main"], check=True)
 
 
+def test_a_changed_password_in_env_is_caught_at_up(at, run):
+    env = at.root / ".env"
+    original = env.read_text()
+    env.write_text(original.replace("DB_PASSWORD=first-password", "DB_PASSWORD=changed-later"))
+    try:
+        result = run("up", "--timeout", "180")
+        shown = result.out + result.err
+        assert result.exit_code == 1, shown
+        assert "DS800" in shown and "DB_PASSWORD" in shown and "initialised with other credentials" in shown
+        assert "devstack db reset" in shown
+    finally:
+        env.write_text(original)
+    result = run("up", "--timeout", "180")
+    assert result.exit_code == 0 and "DS800" not in result.out + result.err
+
+
+def test_a_lost_env_does_not_get_a_fresh_database_password(at, run):
+    example = at.root / ".env.example"
+    example.write_text(
+        "DB_NAME=app\nDB_USER=app\n# devstack:secret\nDB_PASSWORD=\n# devstack:secret\nDB_ROOT_PASSWORD=\n"
+    )
+    env = at.root / ".env"
+    kept = env.read_text()
+    env.unlink()
+    try:
+        result = run("up", "--timeout", "60")
+        shown = result.out + result.err
+        assert result.exit_code == 1, shown
+        assert "DS803" in shown and "DB_PASSWORD was not generated" in shown and "data/db" in shown
+        values = env.read_text()
+        assert "\nDB_PASSWORD=" not in values and "# DB_PASSWORD was not generated" in values
+        sync = run("env", "sync")
+        assert "DB_PASSWORD was not generated" in sync.err
+    finally:
+        env.write_text(kept)
+        example.unlink()
+    assert run("up", "--timeout", "180").exit_code == 0
+
+
 def test_reset_deletes_the_files_and_up_starts_afresh(at, run):
     result = run("db", "reset")
     assert result.exit_code == 2 and "--yes" in result.err  # not a terminal: never without --yes

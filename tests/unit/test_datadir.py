@@ -186,3 +186,18 @@ def test_numeric_owner_only_for_numeric_users():
     assert datadir._numeric_owner(replace(base, user_option="1000")) == "1000"
     assert datadir._numeric_owner(replace(base, user_option="mysql")) == ""
     assert datadir._numeric_owner(base) == ""
+
+
+def test_a_build_context_that_would_send_the_snapshots_is_named(tmp_path):
+    model = {
+        "services": {
+            "web": {"build": {"context": str(tmp_path)}},
+            "app": {"build": {"context": str(tmp_path / "app")}},
+            "db": {"image": "mariadb:11.8"},
+        }
+    }
+    (tmp_path / "app").mkdir()
+    [warning] = datadir.build_context_warnings(model, tmp_path)
+    assert warning.startswith("service web builds from") and "add `.devstack` to its .dockerignore" in warning
+    (tmp_path / ".dockerignore").write_text(".git\n.devstack\n")
+    assert datadir.build_context_warnings(model, tmp_path) == []
