@@ -605,8 +605,8 @@ def db_chown(files: tuple[str, ...], project_name: str | None, service: str | No
     target = _db_target(files, project_name, service)
     result = datadir.chown(target, step=_steps)
     click.echo(
-        f"{result.where} now belongs to {result.owner}."
-        + (f" {target.db.service} is starting again." if result.was_running else "")
+        f"{result.where} now belongs to {result.owner}. "
+        f"`devstack up` starts {target.db.service} again, as that user."
     )
 
 

@@ -38,7 +38,7 @@ from devstack.project import Project
 SUFFIX = ".tar.zst"
 _NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1  # as small as level 3 on data directories (zero pages), 2-3x faster
 STOP_TIMEOUT = 120  # seconds a database gets to shut down cleanly before it is killed
 
 Step = Callable[[str], None]
@@ -685,7 +685,7 @@ def chown(target: Target, *, step: Step = _quiet) -> ChownResult:
     """Hand the data directory to the service's `user:` (numeric), through a root container.
 
     The migration of a project made before services ran as the host user: add `user:` to the
-    service, then this, then `devstack up`. The service is stopped meanwhile.
+    service, then this, then `devstack up`. The service is left stopped.
     """
     db = target.db
     owner = _numeric_owner(db)
@@ -699,11 +699,10 @@ def chown(target: Target, *, step: Step = _quiet) -> ChownResult:
     host = db.host_data_dir()
     if host is not None and not host.exists():
         raise DatabaseError(f"{host} does not exist: nothing to hand over")
+    # Left stopped: its container may predate the `user:` line, and would take the files back
+    # when started (the official entrypoints chown the data directory when run as root).
+    # `devstack up` creates it again as the service's user.
     was_running = _stop(target, step)
-    try:
-        step(f"handing {db.where()} to {owner}")
-        _root_shell(target, 'chown -R "$2" "$1"', db.data_path, owner)
-    finally:
-        if was_running:
-            _start(target, step)
+    step(f"handing {db.where()} to {owner}")
+    _root_shell(target, 'chown -R "$2" "$1"', db.data_path, owner)
     return ChownResult(db.where(), owner, was_running)

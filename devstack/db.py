@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
-from devstack.errors import DevstackError, UsageError
+from devstack.errors import DevstackError, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from devstack.compose import ComposeRunner
@@ -509,9 +509,8 @@ class Target:
         value = self.db.password if role == "password" else self.db.root_password
         path = self.db.files.get(role)
         if value is None and path:
-            result = self.runner.pipe(
-                "exec", "-T", self.db.service, "cat", path, sink=(buffer := _Buffer()).add
-            )
+            buffer = _Buffer()
+            result = self.runner.pipe("exec", "-T", self.db.service, "cat", path, sink=buffer.add)
             if result.returncode == 0:
                 value = buffer.text().rstrip("\n")
         self._secrets[role] = value
@@ -850,9 +849,16 @@ def export(
             progress(Transfer(seen, None, started))
 
     try:
-        result = target.runner.pipe(*argv, sink=sink, env=env)
-    finally:
-        writer.close()
+        try:
+            result = target.runner.pipe(*argv, sink=sink, env=env)
+        finally:
+            writer.close()
+    except BrokenPipeError:
+        raise DatabaseError("the export stopped: whatever read its output went away") from None
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot write the dump: {exc.strerror or exc}", hint="check the disk space and the path"
+        ) from None
     progress(Transfer(seen, seen, started))
     if result.returncode != 0:
         raise DatabaseError(
@@ -1354,6 +1360,10 @@ def import_(
             raise ImportFailed(
                 exc.message,
                 hint=failure_state(db, prepared.emptied, None) + "; fix the file and import again",
+            ) from None
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "the import was interrupted", hint=failure_state(db, prepared.emptied, None)
             ) from None
     finally:
         not_restored = restore_settings(target, prepared.journal)

@@ -75,12 +75,11 @@ class User:
         self, argv: list[str], cwd: Path, project: str = "", timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "DOCKER_HOST", "CI")}
-        env.update(
-            HOME=str(self.home), COMPOSE_PROJECT_NAME=project, PYTHONPATH=str(Path(__file__).parents[2])
-        )
+        env.update(HOME=str(self.home), COMPOSE_PROJECT_NAME=project)
+        # The interpreter is exec'd by setpriv itself, not through `env`: see ordinary_user.
         return subprocess.run(
-            [*self.prefix, "env", *(f"{k}={v}" for k, v in env.items()), *argv],
-            cwd=cwd, input="", capture_output=True, text=True, timeout=timeout, check=False,
+            [*self.prefix, *argv],
+            cwd=cwd, env=env, input="", capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
 
 
@@ -116,8 +115,8 @@ def ordinary_user(docker_engine: str) -> Iterator[User]:
     os.chown(home, uid, uid)
     try:
         gid = pwd.getpwnam(name).pw_gid
-        # setpriv, not runuser: no PAM session, and the interpreter of this test run stays
-        # reachable (it may live under /root, which runuser's login refuses to enter).
+        # setpriv, not runuser, and the interpreter exec'd by setpriv directly: on the test
+        # machines this run's interpreter may live under /root, which only that first exec reaches.
         yield User(uid, gid, ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--"], home)
     finally:
         subprocess.run(["userdel", name], capture_output=True, check=False)
