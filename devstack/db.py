@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
@@ -1292,18 +1292,24 @@ def recover_settings(target: Target) -> list[str]:
 
 
 def import_argv(target: Target) -> tuple[list[str], dict[str, str]]:
-    """The client command (after `compose`) that reads the dump on stdin, and its environment."""
+    """The client command (after `compose`) that reads the dump on stdin, and its environment.
+
+    PostgreSQL connects to the maintenance database `postgres`: the stream itself drops,
+    creates and then connects to the target (see `_postgres_prelude`).
+    """
     db = target.db
+    _check_name(db)
     user, password = target.admin()
     env = password_env(db, password)
     if db.family == "postgres":
-        # `-f -`: errors then name the line of the dump ("psql:<stdin>:12: ERROR: ...").
-        args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={db.name}", "-f", "-"]
+        # `-f -`: errors then name the line ("psql:<stdin>:12: ERROR: ..."); -A -t keep
+        # the marker lines of the prelude plain.
+        args = ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-v", f"devstack_db={db.name}"]
+        args += ["--dbname=postgres", "-f", "-"]
         env["PGOPTIONS"] = POSTGRES_SESSION
         argv = client_argv(db, "psql", user, *args, password=password is not None)
         argv[2:2] = ["-e", "PGOPTIONS"]
         return argv, env
-    _check_name(db)
     session = MYSQL_SESSION + (", sql_log_bin=0" if user == "root" else "")
     args = [
         "--binary-mode",
@@ -1312,6 +1318,87 @@ def import_argv(target: Target) -> tuple[list[str], dict[str, str]]:
         f"--database={db.name}",
     ]
     return client_argv(db, "client", user, *args, password=password is not None), env
+
+
+def _postgres_prelude(db: Database, tune: bool, empty: bool) -> str:
+    """What psql runs before the dump, in the same session: tuning, emptying, BEGIN.
+
+    The old ALTER SYSTEM values are kept in psql variables for the postlude, and printed
+    (`#old`) for the journal. One session instead of three `compose exec` calls.
+    """
+    names = ", ".join(_pg_str(n) for n in POSTGRES_BULK)
+    sql = ""
+    if tune:
+        auto = f"FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' AND name IN ({names})"
+        sql += f"\\echo '#old'\nSELECT name, setting {auto};\n"
+        sql += (
+            "SELECT "
+            + ", ".join(
+                f"coalesce(max(setting) FILTER (WHERE name = {_pg_str(n)}), '') AS devstack_old_{i}"
+                for i, n in enumerate(POSTGRES_BULK)
+            )
+            + f" {auto} \\gset\n"
+        )
+        sql += "".join(f"ALTER SYSTEM SET {n} = {_pg_str(v)};\n" for n, v in POSTGRES_BULK.items())
+        sql += "SELECT pg_reload_conf() \\g /dev/null\n"
+    if empty:
+        # Keeps its owner, encoding, collation and locale provider.
+        sql += (
+            "SELECT c AS devstack_create FROM ("
+            " SELECT 1 AS o, format('CREATE DATABASE %I OWNER %I TEMPLATE template0 ENCODING %L"
+            " LC_COLLATE %L LC_CTYPE %L', d.datname, pg_get_userbyid(d.datdba),"
+            " pg_encoding_to_char(d.encoding), d.datcollate, d.datctype)"
+            " || CASE j->>'datlocprovider'"
+            "   WHEN 'i' THEN format(' LOCALE_PROVIDER icu ICU_LOCALE %L',"
+            "     coalesce(j->>'datlocale', j->>'daticulocale'))"
+            "   WHEN 'b' THEN format(' LOCALE_PROVIDER builtin BUILTIN_LOCALE %L', j->>'datlocale')"
+            "   ELSE '' END AS c"
+            " FROM pg_database d, to_jsonb(d) j WHERE d.datname = :'devstack_db'"
+            " UNION ALL SELECT 2, format('CREATE DATABASE %I', :'devstack_db')"
+            ") x ORDER BY o LIMIT 1 \\gset\n"
+        )
+        sql += 'DROP DATABASE IF EXISTS :"devstack_db" WITH (FORCE);\n:devstack_create;\n'
+    sql += "\\connect :\"devstack_db\"\nBEGIN;\n\\echo '#go'\n"
+    return sql
+
+
+def _postgres_postlude(tune: bool) -> str:
+    sql = "COMMIT;\n"
+    if tune:
+        for i, name in enumerate(POSTGRES_BULK):
+            sql += (
+                f"SELECT CASE WHEN :'devstack_old_{i}' = '' THEN 'ALTER SYSTEM RESET {name}' "
+                f"ELSE format('ALTER SYSTEM SET {name} = %L', :'devstack_old_{i}') END \\gexec\n"
+            )
+        sql += "SELECT pg_reload_conf() \\g /dev/null\n"
+    return sql + "\\echo '#restored'\n"
+
+
+def _mysql_postlude(journal: Mapping[str, Any]) -> str:
+    settings = journal.get("globals") or {}
+    sql = "".join(
+        f"SET GLOBAL {n} = {v if str(v).isdigit() else _my_str(str(v))};\n" for n, v in settings.items()
+    )
+    return sql + "SELECT '#restored';\n"
+
+
+class _Lines:
+    """Counts the lines of the dump as it streams, and whether it ended with a newline."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = chunks
+        self.count = 0
+        self.last = b"\n"
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            if chunk:
+                self.count += chunk.count(b"\n")
+                self.last = chunk[-1:]
+                yield chunk
+        if self.last != b"\n":
+            self.count += 1
+            yield b"\n"  # the postlude must start on a line of its own
 
 
 _MYSQL_ERROR_LINE = re.compile(r"ERROR \d+ \(\w+\) at line (\d+)")
@@ -1345,50 +1432,136 @@ def import_(
     keep: bool = False,
     progress: TransferProgress = _quiet,
 ) -> ImportResult:
-    """Load a dump: empty the database first (unless `keep`), tune the server, restore it after."""
+    """Load a dump: empty the database first (unless `keep`), tune the server, restore it after.
+
+    The settings are put back by the same client session right after the dump (the postlude),
+    or, when the load stops, by one more client call with the journal's values.
+    """
     db = target.db
     require_running(target)
     source.probe()  # a file that cannot be read fails here, before anything changes
     recover_settings(target)
     argv, env = import_argv(target)
     started = time.monotonic()
-    prepared = prepare(target, empty=not keep)
+    tune = db.has_admin
+    head = _HeadReader()
+    if db.family == "postgres":
+        # Before anything changes: a journal that resets the settings, corrected below as
+        # soon as the session has printed their old values.
+        journal: dict[str, Any] = {}
+        if tune:
+            journal = {"engine": "postgres", "auto_conf": {n: None for n in POSTGRES_BULK}}
+            _journal_path(target).write_text(json.dumps(journal), "utf-8")
+        prelude = _postgres_prelude(db, tune, empty=not keep)
+        postlude = _postgres_postlude(tune)
+        emptied = not keep  # only when the prelude got through: see the failure below
+        applied = list(POSTGRES_BULK) if tune else []
+
+        def on_head(parts: Mapping[str, list[list[str]]]) -> None:
+            old = {row[0]: row[1] for row in parts.get("old", []) if len(row) > 1}
+            journal["auto_conf"] = {n: old.get(n) for n in POSTGRES_BULK}
+            _journal_path(target).write_text(json.dumps(journal), "utf-8")
+
+        head.on_ready = on_head if tune else None
+    else:
+        prepared = prepare(target, empty=not keep)  # before the load's connection: max_allowed_packet
+        journal, emptied, applied = prepared.journal, prepared.emptied, prepared.applied
+        prelude = ""
+        postlude = _mysql_postlude(journal)
+    lines = _Lines(source.chunks(progress))
+    feed = _chain(prelude.encode(), lines, postlude.encode())
     try:
-        try:
-            result = target.runner.pipe(*argv, feed=source.chunks(progress), env=env)
-        except DumpUnreadable as exc:
-            raise ImportFailed(
-                exc.message,
-                hint=failure_state(db, prepared.emptied, None) + "; fix the file and import again",
-            ) from None
-        except KeyboardInterrupt:
-            raise Interrupted(
-                "the import was interrupted", hint=failure_state(db, prepared.emptied, None)
-            ) from None
-    finally:
-        not_restored = restore_settings(target, prepared.journal)
-    emptied = prepared.emptied
-    if result.returncode != 0:
-        line = failed_at(db.engine, result.stderr)
+        result = target.runner.pipe(*argv, feed=feed, sink=head.add, env=env)
+    except DumpUnreadable as exc:
+        restore_settings(target, journal)
         raise ImportFailed(
-            f"the import into {db.name} ({db.service}) failed"
-            + (f" at line {line}" if line else "")
-            + f": {_error_line(result.stderr)}",
-            hint=failure_state(db, emptied, line)
-            + "; fix the dump and run `devstack db import` again"
-            + (" (or `devstack db restore` to go back to a snapshot)" if emptied else ""),
-            details=_tail(result.stderr),
-        )
-    if not_restored:
-        raise DatabaseError(
-            f"the import succeeded, but {', '.join(not_restored)} could not be put back",
-            hint=f"restart the database (`devstack restart {db.service}`) to reset them",
-        )
+            exc.message, hint=failure_state(db, emptied, None) + "; fix the file and import again"
+        ) from None
+    except KeyboardInterrupt:
+        restore_settings(target, journal)
+        raise Interrupted("the import was interrupted", hint=failure_state(db, emptied, None)) from None
+    if result.returncode == 0 and "restored" in head.parts():
+        _journal_path(target).unlink(missing_ok=True)
+    else:
+        not_restored = restore_settings(target, journal)
+        line = failed_at(db.engine, result.stderr)
+        in_prelude = prelude.count("\n")
+        if result.returncode != 0 and line is not None and line <= in_prelude:
+            raise DatabaseError(
+                f"cannot prepare {db.name} for the import: {_error_line(result.stderr)}",
+                hint="nothing was imported; devstack connects as POSTGRES_USER (the superuser) to "
+                "drop and re-create the database; or import with --keep",
+                details=_tail(result.stderr),
+            )
+        if result.returncode != 0 and (line is None or line <= in_prelude + lines.count):
+            line = line - in_prelude if line is not None else None
+            stderr = _renumber(result.stderr, in_prelude)
+            raise ImportFailed(
+                f"the import into {db.name} ({db.service}) failed"
+                + (f" at line {line}" if line else "")
+                + f": {_error_line(stderr)}",
+                hint=failure_state(db, emptied, line)
+                + "; fix the dump and run `devstack db import` again"
+                + (" (or `devstack db restore` to go back to a snapshot)" if emptied else ""),
+                details=_tail(stderr),
+            )
+        if not_restored:
+            raise DatabaseError(
+                f"the import succeeded, but {', '.join(not_restored)} could not be put back",
+                hint=f"restart the database (`devstack restart {db.service}`) to reset them",
+            )
     return ImportResult(
         read=source.reader.count,
         sql_bytes=source.sql_bytes,
         seconds=time.monotonic() - started,
         kind=source.kind,
-        tuned=tuple(prepared.applied),
+        tuned=tuple(applied),
         emptied=emptied,
     )
+
+
+def _renumber(stderr: str, offset: int) -> str:
+    """The client's messages with line numbers of the dump, not of the stream it was sent in."""
+
+    def mysql(match: re.Match[str]) -> str:
+        return f"{match.group(1)}at line {int(match.group(2)) - offset}"
+
+    def psql(match: re.Match[str]) -> str:
+        return f"line {int(match.group(1)) - offset}:"
+
+    text = re.sub(r"(ERROR \d+ \(\w+\) )at line (\d+)", mysql, stderr)
+    return re.sub(r"psql:[^:\n]*:(\d+):", psql, text)
+
+
+def _chain(prelude: bytes, body: Iterable[bytes], postlude: bytes) -> Iterator[bytes]:
+    if prelude:
+        yield prelude
+    yield from body
+    yield postlude
+
+
+class _HeadReader:
+    """Keeps the client's first output (the prelude's markers) and its last lines; the rest of
+    what a dump prints (SELECT results, notices) is dropped as it comes."""
+
+    LIMIT = 64 * 1024
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.tail = b""
+        self.on_ready: Callable[[Mapping[str, list[list[str]]]], None] | None = None
+
+    def add(self, data: bytes) -> None:
+        if len(self.head) < self.LIMIT:
+            self.head += data[: self.LIMIT - len(self.head)]
+            if self.on_ready is not None and b"#go\n" in self.head:
+                ready, self.on_ready = self.on_ready, None
+                ready(_sections(self.head.decode("utf-8", "replace").split("#go\n", 1)[0]))
+        self.tail = (self.tail + data)[-4096:]
+
+    def parts(self) -> dict[str, list[list[str]]]:
+        """Markers seen: those of the head, and `restored` from the end."""
+        found = _sections(self.head.decode("utf-8", "replace"))
+        if b"#restored" in self.tail:
+            found.setdefault("restored", [])
+        return found

@@ -485,3 +485,42 @@ def test_reset_deletes_the_files_and_up_starts_afresh(at, run):
         "CREATE TABLE fruit (id int PRIMARY KEY, name varchar(40));"
         "INSERT INTO fruit VALUES (1, 'apple'), (2, 'pear');"
     )
+
+
+def test_export_import_snapshot_restore_on_compose_v1(tmp_path, project_name, run, monkeypatch):
+    """The same commands through docker-compose v1 (its own `exec -T`, `run`, `config`)."""
+    import shutil as _shutil
+
+    if _shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose (v1) is not installed")
+    monkeypatch.setenv("DEVSTACK_COMPOSE", "docker-compose")
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", project_name)
+    root = tmp_path / "v1"
+    (root / "data" / "db").mkdir(parents=True)
+    os.chown(root / "data" / "db", HOST_UID, HOST_UID)
+    # v1 knows no healthcheck start_interval
+    body = textwrap.dedent(ENGINES["mariadb"]).replace("      start_interval: 500ms\n", "")
+    body = body.replace("interval: 30s", "interval: 1s")
+    (root / "docker-compose.yml").write_text(body.lstrip())
+    (root / ".env").write_text(ENV.format(uid=HOST_UID))
+    monkeypatch.chdir(root)
+    project = DbProject("mariadb", project_name, root)
+    try:
+        result = run("up", "--timeout", "240")
+        assert result.exit_code == 0, result.err + result.out
+        project.sql("CREATE TABLE t (v varchar(9)); INSERT INTO t VALUES ('one');")
+        dump = tmp_path / "v1.sql.gz"
+        assert run("db", "export", str(dump)).exit_code == 0
+        project.sql("DROP TABLE t;")
+        result = run("db", "import", str(dump))
+        assert result.exit_code == 0, result.err
+        assert project.sql("SELECT v FROM t;") == "one"
+        assert run("db", "snapshot", "v1").exit_code == 0
+        project.wait_ready()
+        project.sql("UPDATE t SET v = 'two';")
+        assert run("db", "restore", "v1").exit_code == 0
+        project.wait_ready()
+        assert project.sql("SELECT v FROM t;") == "one"
+    finally:
+        remove_project(project_name)
+        _empty_through_engine(root / "data" / "db")

@@ -372,7 +372,54 @@ def test_postgres_commands(tmp_path):
     argv, env = db.import_argv(target)
     assert env["PGPASSWORD"] == "pw" and "synchronous_commit=off" in env["PGOPTIONS"]
     assert argv[:6] == ["exec", "-T", "-e", "PGOPTIONS", "-e", "PGPASSWORD"]
-    assert "--single-transaction" in argv and "ON_ERROR_STOP=1" in argv
+    assert "ON_ERROR_STOP=1" in argv and "devstack_db=postgres" in argv and "--dbname=postgres" in argv
+
+
+def test_postgres_import_is_one_session_around_the_dump(tmp_path, mocker):
+    mocker.patch.object(db, "require_running")
+    model = {"services": {"pg": {"image": "postgres:17", "environment": {"POSTGRES_PASSWORD": "pw"}}}}
+    head = b"#old\nmax_wal_size\t2GB\n#go\n"
+    target = _target(tmp_path, model, answers=[(0, head + b"#restored\n", "")])
+    target.db = db.discover(model)[0]
+    seen_journal = []
+    real_pipe = target.runner.pipe
+
+    def pipe(*args, **kwargs):
+        result = real_pipe(*args, **kwargs)
+        seen_journal.append((tmp_path / ".devstack" / "tuning-pg.json").read_text())
+        return result
+
+    target.runner.pipe = pipe
+    result = db.import_(target, db.SqlSource(io.BytesIO(b"CREATE TABLE t (i int);"), "d.sql"))
+    [call] = target.runner.calls
+    stream = call["stdin"].decode()
+    before, dump, after = stream.partition("CREATE TABLE t (i int);\n")
+    assert "ALTER SYSTEM SET max_wal_size = '8GB';" in before
+    assert 'DROP DATABASE IF EXISTS :"devstack_db" WITH (FORCE);' in before
+    assert before.endswith("\\connect :\"devstack_db\"\nBEGIN;\n\\echo '#go'\n")
+    assert after.startswith("COMMIT;\n") and "ALTER SYSTEM RESET max_wal_size" in after
+    # The journal held the old value while the load ran; it is gone after the postlude.
+    assert '"max_wal_size": "2GB"' in seen_journal[0] and '"checkpoint_timeout": null' in seen_journal[0]
+    assert not (tmp_path / ".devstack" / "tuning-pg.json").exists()
+    assert result.emptied and result.tuned == ("max_wal_size", "checkpoint_timeout")
+
+
+def test_postgres_failure_lines_are_the_dump_s(tmp_path, mocker):
+    mocker.patch.object(db, "require_running")
+    model = {"services": {"pg": {"image": "postgres:17", "environment": {"POSTGRES_PASSWORD": "pw"}}}}
+    pre = db._postgres_prelude(db.discover(model)[0], True, True).count("\n")
+    error = f'psql:<stdin>:{pre + 2}: ERROR:  syntax error at or near "NOPE"'
+    target = _target(tmp_path, model, answers=[(3, b"#old\n#go\n", error), (0, b"", "")])
+    target.db = db.discover(model)[0]
+    with pytest.raises(db.ImportFailed, match="failed at line 2: line 2: ERROR") as info:
+        db.import_(target, db.SqlSource(io.BytesIO(b"SELECT 1;\nNOPE;\n"), "d.sql"))
+    assert "database postgres is empty (it was emptied first)" in (info.value.hint or "")
+    assert b"ALTER SYSTEM RESET max_wal_size" in target.runner.calls[1]["stdin"]  # put back
+    error = f"psql:<stdin>:{pre - 3}: ERROR:  must be owner of database postgres"
+    target = _target(tmp_path, model, answers=[(3, b"", error), (0, b"", "")])
+    target.db = db.discover(model)[0]
+    with pytest.raises(db.DatabaseError, match="cannot prepare postgres for the import"):
+        db.import_(target, db.SqlSource(io.BytesIO(b"SELECT 1;\n"), "d.sql"))
 
 
 def test_export_compresses_on_the_host_and_writes_atomically(tmp_path, mocker):
@@ -425,14 +472,16 @@ def test_import_prepares_loads_and_restores_the_settings(tmp_path, mocker):
     prepared = "#old\ninnodb_flush_log_at_trx_commit\t1\nmax_allowed_packet\t16777216\n" + (
         "#now\ninnodb_flush_log_at_trx_commit\t0\nmax_allowed_packet\t1073741824\n#left\n0\n1\n"
     )
-    target = _target(tmp_path, answers=[(0, prepared.encode(), ""), (0, b"", ""), (0, b"", "")])
+    target = _target(tmp_path, answers=[(0, prepared.encode(), ""), (0, b"#restored\n#restored\n", "")])
     raw = gzip.compress(SQL)
     result = db.import_(target, db.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
-    prepare_call, load_call, restore_call = target.runner.calls
+    prepare_call, load_call = target.runner.calls
     assert b"DROP DATABASE IF EXISTS `drupal`" in prepare_call["stdin"]
-    assert load_call["stdin"] == SQL
-    assert b"SET GLOBAL innodb_flush_log_at_trx_commit = 1;" in restore_call["stdin"]
-    assert b"SET GLOBAL max_allowed_packet = 16777216;" in restore_call["stdin"]
+    # The settings are put back by the load's own session, after the dump.
+    assert load_call["stdin"].startswith(SQL)
+    postlude = load_call["stdin"][len(SQL) :]
+    assert b"SET GLOBAL innodb_flush_log_at_trx_commit = 1;" in postlude
+    assert b"SET GLOBAL max_allowed_packet = 16777216;" in postlude
     assert result.emptied and set(result.tuned) == {"innodb_flush_log_at_trx_commit", "max_allowed_packet"}
     assert not (tmp_path / ".devstack" / "tuning-db.json").exists()
     assert (tmp_path / ".devstack" / ".gitignore").read_text().strip().endswith("*")
@@ -448,7 +497,8 @@ def test_import_failure_says_where_and_what_state_the_database_is_in(tmp_path, m
     with pytest.raises(db.ImportFailed, match="at line 1234") as info:
         db.import_(target, db.SqlSource(io.BytesIO(SQL), "d.sql"))
     assert "emptied first and now holds what the dump created before line 1234" in (info.value.hint or "")
-    assert len(target.runner.calls) == 3  # the settings were put back anyway
+    assert len(target.runner.calls) == 3  # the settings were put back by one more call
+    assert target.runner.calls[2]["stdin"] == b"SET GLOBAL innodb_flush_log_at_trx_commit = 1;\n"
 
 
 def test_import_stops_before_loading_when_the_database_cannot_be_emptied(tmp_path, mocker):
