@@ -258,7 +258,9 @@ def _stop(target: Target, step: Step) -> bool:
     if info is None or info.state not in ("running", "restarting", "paused"):
         return False
     step(f"stopping {target.db.service}")
-    target.runner.run("stop", "-t", str(STOP_TIMEOUT), "--", target.db.service)
+    from devstack import engine
+
+    engine.stop_container(info.id, STOP_TIMEOUT)  # as `compose stop`, without starting a process
     after = _container(target)
     if after is not None and after.exit_code in (137, 143) and target.db.family == "mysql":
         # MariaDB/MySQL exit 0 on SIGTERM; 137 means it was killed mid-shutdown.
@@ -267,15 +269,21 @@ def _stop(target: Target, step: Step) -> bool:
 
 
 def _start(target: Target, step: Step) -> None:
+    from devstack import engine
+
     step(f"starting {target.db.service} again")
-    target.runner.run("start", "--", target.db.service)
+    info = _container(target)
+    if info is None:
+        target.runner.run("up", "-d", "--no-deps", target.db.service)
+    else:
+        engine.start_container(info.id)
 
 
 def _ensure_container(target: Target) -> Any:
     """A container of the service (created, not started, when there is none)."""
     info = _container(target)
     if info is None:
-        target.runner.run("up", "--no-start", "--no-deps", "--", target.db.service)
+        target.runner.run("up", "--no-start", "--no-deps", target.db.service)
         info = _container(target)
     if info is None:
         raise DatabaseError(f"cannot create a container for service {target.db.service}")
@@ -378,6 +386,42 @@ def _fill_from_host(source: Path) -> Callable[[tarfile.TarFile], int]:
         return _tree_bytes(source)
 
     return fill
+
+
+def _archive_host_dir(out: IO[bytes], source: Path) -> int:
+    """Archive a directory on the host; the system's tar reads the files when there is one.
+
+    tar (GNU or BSD) reads a few hundred MB of database files about twice as fast as Python's
+    tarfile; the compression stays here (zstandard, threaded). Without tar, tarfile does it.
+    """
+    import subprocess
+
+    import zstandard
+
+    tar_bin = shutil.which("tar")
+    if tar_bin is None:
+        return _write_archive(out, _fill_from_host(source))
+    proc = subprocess.Popen(
+        [tar_bin, "--numeric-owner", "-C", str(source), "-cf", "-", "."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+        compressor.copy_stream(proc.stdout, out, read_size=1 << 20, write_size=1 << 20)
+        errors = proc.stderr.read().decode("utf-8", "replace")
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        raise DatabaseError(
+            f"tar could not read {source} (exit {code})",
+            details="\n".join(errors.strip().splitlines()[-5:]) or None,
+        )
+    return _tree_bytes(source)
 
 
 def _fill_from_engine(container_id: str, data_path: str) -> Callable[[tarfile.TarFile], int]:
@@ -508,7 +552,7 @@ def snapshot(
         with open(part, "wb") as handle:
             counter = _Counter(handle)
             if host is not None and _readable_tree(host):
-                data_bytes = _write_archive(counter, _fill_from_host(host))  # type: ignore[arg-type]
+                data_bytes = _archive_host_dir(counter, host)  # type: ignore[arg-type]
             else:
                 through_engine = True
                 info = _ensure_container(target)

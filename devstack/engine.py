@@ -468,3 +468,55 @@ def image_env(image: str) -> dict[str, str]:
         key, _, value = str(item).partition("=")
         env[key] = value
     return env
+
+
+def _local_post(path: str, timeout: float = 300.0) -> int:
+    """POST an Engine API path without a body over the local unix socket; the HTTP status."""
+    host = docker_host()
+    if not host.startswith("unix://"):
+        raise _NotLocal(host)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(host[len("unix://") :])
+        sock.sendall(f"POST {path} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    status = head.split(b"\r\n", 1)[0].split()
+    return int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+
+
+def stop_container(container_id: str, timeout: int = 120) -> None:
+    """Stop a container (its stop signal, then SIGKILL after `timeout` seconds), like compose stop."""
+    _post_or_sdk(f"/containers/{container_id}/stop?t={timeout}", timeout + 30, "stop", container_id, timeout)
+
+
+def start_container(container_id: str) -> None:
+    """Start a stopped container, like compose start."""
+    _post_or_sdk(f"/containers/{container_id}/start", 60, "start", container_id, None)
+
+
+def _post_or_sdk(path: str, wait: float, action: str, container_id: str, timeout: int | None) -> None:
+    try:
+        status = _local_post(path, wait)
+    except _NotLocal:
+        try:
+            api = client().api
+            if action == "stop":
+                api.stop(container_id, timeout=timeout)
+            else:
+                api.start(container_id)
+        except _sdk_errors() as exc:
+            raise EngineUnavailable(
+                f"the Docker engine failed to {action} the container: {_reason(exc)}"
+            ) from exc
+        return
+    except OSError as exc:
+        raise EngineUnavailable(
+            f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
+        ) from exc
+    if status not in (204, 304):  # 304: already stopped / already started
+        raise EngineUnavailable(f"the Docker engine answered HTTP {status} to {action} the container")

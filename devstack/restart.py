@@ -144,7 +144,7 @@ def restart(
             done.append(Restarted(service, outcome))
     if plain:
         step(f"restarting {', '.join(plain)}")
-        runner.run("restart", "--", *plain)
+        runner.run("restart", *plain)  # no "--": Compose v1 takes it for a service
         _wait(project.name, plain, timeout)
         done += [Restarted(s, "container restart") for s in plain]
     if broken:

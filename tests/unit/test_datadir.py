@@ -201,3 +201,17 @@ def test_a_build_context_that_would_send_the_snapshots_is_named(tmp_path):
     assert warning.startswith("service web builds from") and "add `.devstack` to its .dockerignore" in warning
     (tmp_path / ".dockerignore").write_text(".git\n.devstack\n")
     assert datadir.build_context_warnings(model, tmp_path) == []
+
+
+@pytest.mark.parametrize("system_tar", [True, False])
+def test_host_archive_with_or_without_the_system_tar(tmp_path, monkeypatch, system_tar):
+    src = _data_dir(tmp_path)
+    if not system_tar:
+        monkeypatch.setattr(datadir.shutil, "which", lambda name: None)
+    archive = tmp_path / "snap.tar.zst"
+    with open(archive, "wb") as out:
+        assert datadir._archive_host_dir(out, src) == 1_070_000
+    dest = tmp_path / "restored"
+    datadir._extract_to(archive, dest)
+    assert (dest / "mysql" / "user.MAD").read_bytes() == (src / "mysql" / "user.MAD").read_bytes()
+    assert os.readlink(dest / "link") == "ibdata1" and dest.stat().st_mode & 0o777 == 0o750

@@ -61,7 +61,7 @@ def test_servers_that_reload_are_reloaded_the_rest_restarted(project, mocker):
         ("web", "apache graceful"),
         ("db", "container restart"),
     ]
-    assert FakeRunner.last.calls == [("restart", "--", "db")]
+    assert FakeRunner.last.calls == [("restart", "db")]
 
 
 def test_a_broken_configuration_is_reported_and_nothing_restarts(project, mocker):
