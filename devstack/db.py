@@ -1095,10 +1095,6 @@ def _pg_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _pg_ident(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
-
-
 def _sections(output: str) -> dict[str, list[list[str]]]:
     """Output split at marker rows (`#name`): {name: [row fields...]}."""
     found: dict[str, list[list[str]]] = {}
@@ -1147,51 +1143,13 @@ def _mysql_prepare_sql(db: Database, tune: bool, empty: bool) -> str:
     return sql
 
 
-def _postgres_prepare_sql(db: Database, tune: bool, empty: bool) -> str:
-    names = ", ".join(_pg_str(n) for n in POSTGRES_BULK)
-    sql = ""
-    if tune:
-        sql += (
-            "\\echo '#old'\n"
-            "SELECT name, setting FROM pg_file_settings "
-            f"WHERE sourcefile LIKE '%postgresql.auto.conf' AND name IN ({names});\n"
-        )
-        sql += "".join(f"ALTER SYSTEM SET {n} = {_pg_str(v)};\n" for n, v in POSTGRES_BULK.items())
-        sql += "SELECT pg_reload_conf() \\g /dev/null\n"
-        sql += (
-            "\\echo '#now'\nSELECT name, 'set' FROM pg_file_settings "
-            f"WHERE sourcefile LIKE '%postgresql.auto.conf' AND name IN ({names});\n"
-        )
-    if empty:
-        name = _pg_str(db.name)
-        # The database keeps its owner, encoding, collation and locale provider. A new OID
-        # afterwards proves it was dropped and created again.
-        sql += f"\\echo '#before'\nSELECT oid FROM pg_database WHERE datname = {name};\n"
-        sql += (
-            "SELECT c AS devstack_create FROM ("
-            " SELECT 1 AS o, format('CREATE DATABASE %I OWNER %I TEMPLATE template0 ENCODING %L"
-            " LC_COLLATE %L LC_CTYPE %L', d.datname, pg_get_userbyid(d.datdba),"
-            " pg_encoding_to_char(d.encoding), d.datcollate, d.datctype)"
-            " || CASE j->>'datlocprovider'"
-            "   WHEN 'i' THEN format(' LOCALE_PROVIDER icu ICU_LOCALE %L',"
-            "     coalesce(j->>'datlocale', j->>'daticulocale'))"
-            "   WHEN 'b' THEN format(' LOCALE_PROVIDER builtin BUILTIN_LOCALE %L', j->>'datlocale')"
-            "   ELSE '' END AS c"
-            f" FROM pg_database d, to_jsonb(d) j WHERE d.datname = {name}"
-            f" UNION ALL SELECT 2, format('CREATE DATABASE %I', {name})"
-            ") x ORDER BY o LIMIT 1 \\gset\n"
-        )
-        sql += f"DROP DATABASE IF EXISTS {_pg_ident(db.name)} WITH (FORCE);\n"
-        sql += ":devstack_create;\n"
-        sql += f"\\echo '#after'\nSELECT oid FROM pg_database WHERE datname = {name};\n"
-    return sql
-
-
 def prepare(target: Target, *, empty: bool) -> Prepared:
-    """Tune the server for a bulk load (when devstack has an admin account) and empty the database.
+    """MariaDB/MySQL: tune the server for a bulk load (as root) and empty the database.
 
-    One client call. Raises DatabaseError (with the settings already put back) when the database
-    could not be emptied.
+    One client call, before the load's own connection (which then gets the new
+    max_allowed_packet). Raises DatabaseError, with the settings already put back, when the
+    database could not be emptied. (PostgreSQL does both in the load's session: see
+    `_postgres_prelude`.)
     """
     db = target.db
     if empty:
@@ -1199,51 +1157,29 @@ def prepare(target: Target, *, empty: bool) -> Prepared:
     tune = db.has_admin
     if not tune and not empty:
         return Prepared({}, False, [])
-    if db.family == "postgres":
-        sql = _postgres_prepare_sql(db, tune, empty)
-        code, out, err = run_sql(target, sql, database="postgres", stop_on_error=False)
-    else:
-        sql = _mysql_prepare_sql(db, tune, empty)
-        code, out, err = run_sql(target, sql, stop_on_error=False, admin=tune)
+    sql = _mysql_prepare_sql(db, tune, empty)
+    code, out, err = run_sql(target, sql, stop_on_error=False, admin=tune)
     parts = _sections(out)
     journal: dict[str, Any] = {}
     applied: list[str] = []
     if tune:
         old = {row[0]: row[1] if len(row) > 1 else "" for row in parts.get("old", [])}
         now = {row[0]: row[1] if len(row) > 1 else "" for row in parts.get("now", [])}
-        if db.family == "postgres":
-            applied = [n for n in POSTGRES_BULK if n in now]
-            journal = {"engine": "postgres", "auto_conf": {n: old.get(n) for n in applied}}
-        else:
-            applied = [n for n, v in MYSQL_BULK.items() if n in old and old[n] != v and now.get(n) == v]
-            journal = {"engine": db.engine, "globals": {n: old[n] for n in applied}}
+        applied = [n for n, v in MYSQL_BULK.items() if n in old and old[n] != v and now.get(n) == v]
+        journal = {"engine": db.engine, "globals": {n: old[n] for n in applied}}
         if applied:
             _journal_path(target).write_text(json.dumps(journal), "utf-8")
-    if empty and not _emptied(db, parts):
+    counts = [row[0] for row in parts.get("left", []) if row and row[0].isdigit()]
+    if empty and counts != ["0", "1"]:  # tables left, database present
         restore_settings(target, journal)
         reason = _last_line(err) if err.strip() else "it still has tables"
         raise DatabaseError(
             f"cannot empty database {db.name}: {reason}",
-            hint=(
-                "devstack connects as POSTGRES_USER (the superuser) to drop and re-create it"
-                if db.family == "postgres"
-                else "the account devstack uses needs DROP and CREATE on it (give the service "
-                "its root password, e.g. MARIADB_ROOT_PASSWORD)"
-            )
-            + "; nothing was imported (or import with --keep)",
+            hint="the account devstack uses needs DROP and CREATE on it (give the service its root "
+            "password, e.g. MARIADB_ROOT_PASSWORD); nothing was imported (or import with --keep)",
             details=_tail(err),
         )
     return Prepared(journal, empty, applied)
-
-
-def _emptied(db: Database, parts: Mapping[str, list[list[str]]]) -> bool:
-    """Whether the prepare script's output shows an empty, existing database."""
-    if db.family == "postgres":
-        before = [row[0] for row in parts.get("before", []) if row and row[0].isdigit()]
-        after = [row[0] for row in parts.get("after", []) if row and row[0].isdigit()]
-        return len(after) == 1 and after != before
-    counts = [row[0] for row in parts.get("left", []) if row and row[0].isdigit()]
-    return counts == ["0", "1"]
 
 
 def restore_settings(target: Target, journal: Mapping[str, Any]) -> list[str]:

@@ -462,8 +462,8 @@ def test_prepare_sql_quotes_names():
     assert "SCHEMA_NAME = 'we`ird''db'" in sql
     assert "SET GLOBAL innodb_flush_log_at_trx_commit = 0;" in sql
     pg = db.Database("pg", "postgres", "postgres:17", 'my"db', "u", "p", None, "/d", None, 5432)
-    sql = db._postgres_prepare_sql(pg, tune=True, empty=True)
-    assert 'DROP DATABASE IF EXISTS "my""db" WITH (FORCE);' in sql
+    sql = db._postgres_prelude(pg, tune=True, empty=True)
+    assert 'DROP DATABASE IF EXISTS :"devstack_db" WITH (FORCE);' in sql  # psql quotes the name
     assert "ALTER SYSTEM SET max_wal_size = '8GB';" in sql
 
 
