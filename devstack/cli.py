@@ -398,7 +398,7 @@ def db_export(
     """Dump the database to FILE (.sql, .sql.gz, .sql.zst; default: a dated .sql.gz) or - (stdout)."""
     from pathlib import Path
 
-    from devstack import db as dbmod
+    from devstack import dump
 
     target = _db_target(files, project_name, service)
     meter = _Meter("exported")
@@ -408,12 +408,12 @@ def db_export(
                 raise UsageError(
                     "will not write a dump to a terminal", hint="redirect it (> dump.sql.gz) or give a FILE"
                 )
-            result = dbmod.export(target, sys.stdout.buffer, fmt or "gz", meter)
+            result = dump.export(target, sys.stdout.buffer, fmt or "gz", meter)
             sys.stdout.buffer.flush()
             where = "stdout"
         else:
-            path = Path(file or dbmod.default_export_name(target, fmt or "gz"))
-            result = dbmod.export_to_file(target, path, fmt, force=force, progress=meter)
+            path = Path(file or dump.default_export_name(target, fmt or "gz"))
+            result = dump.export_to_file(target, path, fmt, force=force, progress=meter)
             where = str(path)
     finally:
         meter.done()
@@ -436,23 +436,23 @@ def db_import(
     """Load a dump from FILE (.sql, .gz, .zst, .xz, .bz2) or - (stdin); empties the database first."""
     import os
 
-    from devstack import db as dbmod
+    from devstack import dump
 
     target = _db_target(files, project_name, service)
     if file == "-":
         if sys.stdin.isatty():
             raise UsageError("no dump on stdin", hint="pipe one in: devstack db import - < dump.sql.gz")
-        source = dbmod.SqlSource(sys.stdin.buffer, "stdin")
+        source = dump.SqlSource(sys.stdin.buffer, "stdin")
         handle = None
     else:
         try:
             handle = open(file, "rb")  # closed below
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-        source = dbmod.SqlSource(handle, file, total=os.fstat(handle.fileno()).st_size)
+        source = dump.SqlSource(handle, file, total=os.fstat(handle.fileno()).st_size)
     meter = _Meter("read")
     try:
-        result = dbmod.import_(target, source, keep=keep, progress=meter)
+        result = dump.import_(target, source, keep=keep, progress=meter)
     finally:
         meter.done()
         if handle is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from devstack import db
+from devstack import db, dump
 from devstack.compose import ComposeBinary, ComposeRunner, PipeResult
 from devstack.errors import UsageError
 from devstack.project import Project
@@ -254,12 +254,12 @@ def test_choose_one_database():
     [("x.sql", "sql"), ("x.sql.gz", "gz"), ("X.GZ", "gz"), ("x.sql.zst", "zst"), ("x.zstd", "zst")],
 )
 def test_format_from_the_file_name(name, fmt):
-    assert db.format_for(name) == fmt
+    assert dump.format_for(name) == fmt
 
 
 def test_unknown_format_is_a_usage_error():
     with pytest.raises(UsageError, match="cannot tell the format"):
-        db.format_for("dump.txt")
+        dump.format_for("dump.txt")
 
 
 SQL = b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1),(2);\n" * 1000
@@ -280,7 +280,7 @@ def _compress(kind: str, data: bytes) -> bytes:
 @pytest.mark.parametrize("kind", ["sql", "gz", "zst", "xz", "bz2"])
 def test_sql_source_decompresses_whatever_the_name_says(kind):
     raw = _compress(kind, SQL)
-    source = db.SqlSource(io.BytesIO(raw), "dump", total=len(raw), chunk=4096)
+    source = dump.SqlSource(io.BytesIO(raw), "dump", total=len(raw), chunk=4096)
     assert source.kind == kind
     source.probe()
     seen = []
@@ -291,20 +291,20 @@ def test_sql_source_decompresses_whatever_the_name_says(kind):
 
 def test_multi_member_gzip_and_multi_frame_zstd_are_read_whole():
     gz = gzip.compress(b"SELECT 1;\n") + gzip.compress(b"SELECT 2;\n")
-    source = db.SqlSource(io.BytesIO(gz), "dump")
+    source = dump.SqlSource(io.BytesIO(gz), "dump")
     source.probe()
     assert b"".join(source.chunks()) == b"SELECT 1;\nSELECT 2;\n"
     c = zstandard.ZstdCompressor()
     zst = c.compress(b"SELECT 1;\n") + c.compress(b"SELECT 2;\n")
-    source = db.SqlSource(io.BytesIO(zst), "dump")
+    source = dump.SqlSource(io.BytesIO(zst), "dump")
     source.probe()
     assert b"".join(source.chunks()) == b"SELECT 1;\nSELECT 2;\n"
 
 
 def test_a_truncated_file_fails_before_anything_changes():
     raw = gzip.compress(SQL)[:20]
-    source = db.SqlSource(io.BytesIO(raw), "dump.sql.gz")
-    with pytest.raises(db.DumpUnreadable, match="cannot be read as gz") as info:
+    source = dump.SqlSource(io.BytesIO(raw), "dump.sql.gz")
+    with pytest.raises(dump.DumpUnreadable, match="cannot be read as gz") as info:
         source.probe()
     assert "nothing was changed" in (info.value.hint or "")
 
@@ -312,17 +312,17 @@ def test_a_truncated_file_fails_before_anything_changes():
 def test_a_file_damaged_later_is_reported_with_its_offset():
     raw = gzip.compress(SQL * 40)
     raw = raw[: len(raw) // 2]
-    source = db.SqlSource(io.BytesIO(raw), "dump.sql.gz", chunk=4096)
+    source = dump.SqlSource(io.BytesIO(raw), "dump.sql.gz", chunk=4096)
     source.probe()
-    with pytest.raises(db.DumpUnreadable, match="damaged after"):
+    with pytest.raises(dump.DumpUnreadable, match="damaged after"):
         for _ in source.chunks():
             pass
 
 
 @pytest.mark.parametrize(("data", "message"), [(b"", "is empty"), (b"\x00\x01binary\x00", "binary")])
 def test_empty_or_binary_files_are_refused(data, message):
-    with pytest.raises(db.DumpUnreadable, match=message):
-        db.SqlSource(io.BytesIO(data), "x").probe()
+    with pytest.raises(dump.DumpUnreadable, match=message):
+        dump.SqlSource(io.BytesIO(data), "x").probe()
 
 
 # -- around the client -------------------------------------------------------------------------
@@ -354,11 +354,11 @@ def _target(tmp_path, model=MARIADB_MODEL, answers=()):
 
 def test_passwords_travel_in_the_environment_never_on_the_command_line(tmp_path):
     target = _target(tmp_path)
-    argv, env = db.dump_argv(target)
+    argv, env = dump.dump_argv(target)
     assert "r00t" not in " ".join(argv) and env == {"MYSQL_PWD": "r00t"}
     assert argv[:5] == ["exec", "-T", "-e", "MYSQL_PWD", "db"]
     assert "--user=root" in argv and argv[-1] == "drupal" and "--events" in argv
-    argv, env = db.import_argv(target)
+    argv, env = dump.import_argv(target)
     assert "r00t" not in " ".join(argv) and env == {"MYSQL_PWD": "r00t"}
     assert "--database=drupal" in argv and any(a.startswith("--init-command=SET SESSION") for a in argv)
 
@@ -367,16 +367,16 @@ def test_postgres_commands(tmp_path):
     model = {"services": {"pg": {"image": "postgres:17", "environment": {"POSTGRES_PASSWORD": "pw"}}}}
     target = _target(tmp_path, model)
     target.db = db.discover(model)[0]
-    argv, env = db.dump_argv(target)
+    argv, env = dump.dump_argv(target)
     assert env == {"PGPASSWORD": "pw"} and "pg_dump" in argv and "--no-owner" in argv
-    argv, env = db.import_argv(target)
+    argv, env = dump.import_argv(target)
     assert env["PGPASSWORD"] == "pw" and "synchronous_commit=off" in env["PGOPTIONS"]
     assert argv[:6] == ["exec", "-T", "-e", "PGOPTIONS", "-e", "PGPASSWORD"]
     assert "ON_ERROR_STOP=1" in argv and "devstack_db=postgres" in argv and "--dbname=postgres" in argv
 
 
 def test_postgres_import_is_one_session_around_the_dump(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     model = {"services": {"pg": {"image": "postgres:17", "environment": {"POSTGRES_PASSWORD": "pw"}}}}
     head = b"#old\nmax_wal_size\t2GB\n#go\n"
     target = _target(tmp_path, model, answers=[(0, head + b"#restored\n", "")])
@@ -390,10 +390,10 @@ def test_postgres_import_is_one_session_around_the_dump(tmp_path, mocker):
         return result
 
     target.runner.pipe = pipe
-    result = db.import_(target, db.SqlSource(io.BytesIO(b"CREATE TABLE t (i int);"), "d.sql"))
+    result = dump.import_(target, dump.SqlSource(io.BytesIO(b"CREATE TABLE t (i int);"), "d.sql"))
     [call] = target.runner.calls
     stream = call["stdin"].decode()
-    before, dump, after = stream.partition("CREATE TABLE t (i int);\n")
+    before, _body, after = stream.partition("CREATE TABLE t (i int);\n")
     assert "ALTER SYSTEM SET max_wal_size = '8GB';" in before
     assert 'DROP DATABASE IF EXISTS :"devstack_db" WITH (FORCE);' in before
     assert before.endswith("\\connect :\"devstack_db\"\nBEGIN;\n\\echo '#go'\n")
@@ -405,51 +405,51 @@ def test_postgres_import_is_one_session_around_the_dump(tmp_path, mocker):
 
 
 def test_postgres_failure_lines_are_the_dump_s(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     model = {"services": {"pg": {"image": "postgres:17", "environment": {"POSTGRES_PASSWORD": "pw"}}}}
-    pre = db._postgres_prelude(db.discover(model)[0], True, True).count("\n")
+    pre = dump._postgres_prelude(db.discover(model)[0], True, True).count("\n")
     error = f'psql:<stdin>:{pre + 2}: ERROR:  syntax error at or near "NOPE"'
     target = _target(tmp_path, model, answers=[(3, b"#old\n#go\n", error), (0, b"", "")])
     target.db = db.discover(model)[0]
-    with pytest.raises(db.ImportFailed, match="failed at line 2: line 2: ERROR") as info:
-        db.import_(target, db.SqlSource(io.BytesIO(b"SELECT 1;\nNOPE;\n"), "d.sql"))
+    with pytest.raises(dump.ImportFailed, match="failed at line 2: line 2: ERROR") as info:
+        dump.import_(target, dump.SqlSource(io.BytesIO(b"SELECT 1;\nNOPE;\n"), "d.sql"))
     assert "database postgres is empty (it was emptied first)" in (info.value.hint or "")
     assert b"ALTER SYSTEM RESET max_wal_size" in target.runner.calls[1]["stdin"]  # put back
     error = f"psql:<stdin>:{pre - 3}: ERROR:  must be owner of database postgres"
     target = _target(tmp_path, model, answers=[(3, b"", error), (0, b"", "")])
     target.db = db.discover(model)[0]
     with pytest.raises(db.DatabaseError, match="cannot prepare postgres for the import"):
-        db.import_(target, db.SqlSource(io.BytesIO(b"SELECT 1;\n"), "d.sql"))
+        dump.import_(target, dump.SqlSource(io.BytesIO(b"SELECT 1;\n"), "d.sql"))
 
 
 def test_export_compresses_on_the_host_and_writes_atomically(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     target = _target(tmp_path, answers=[(0, SQL, "")])
     out = tmp_path / "x.sql.zst"
-    result = db.export_to_file(target, out)
+    result = dump.export_to_file(target, out)
     assert zstandard.ZstdDecompressor().stream_reader(out.read_bytes()).read() == SQL
     assert result.sql_bytes == len(SQL) and result.written == out.stat().st_size
     assert not list(tmp_path.glob(".*.part"))
 
 
 def test_a_failed_export_leaves_no_file(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     target = _target(tmp_path, answers=[(2, b"-- partial", "mariadb-dump: Got error: 1044: Access denied")])
     out = tmp_path / "x.sql.gz"
     with pytest.raises(db.DatabaseError, match="1044: Access denied"):
-        db.export_to_file(target, out)
+        dump.export_to_file(target, out)
     assert not out.exists() and not list(tmp_path.glob(".*.part"))
 
 
 def test_export_refuses_to_overwrite_without_force(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     target = _target(tmp_path, answers=[(0, SQL, "")])
     out = tmp_path / "x.sql"
     out.write_text("mine")
     with pytest.raises(UsageError, match="exists"):
-        db.export_to_file(target, out)
+        dump.export_to_file(target, out)
     assert out.read_text() == "mine"
-    db.export_to_file(target, out, force=True)
+    dump.export_to_file(target, out, force=True)
     assert out.read_bytes() == SQL
 
 
@@ -457,24 +457,24 @@ def test_prepare_sql_quotes_names():
     odd = db.Database(
         "db", "mariadb", "mariadb:11.8", "we`ird'db", "u", "p", "r", "/var/lib/mysql", None, 3306
     )
-    sql = db._mysql_prepare_sql(odd, tune=True, empty=True)
+    sql = dump._mysql_prepare_sql(odd, tune=True, empty=True)
     assert "DROP DATABASE IF EXISTS `we``ird'db`;" in sql
     assert "SCHEMA_NAME = 'we`ird''db'" in sql
     assert "SET GLOBAL innodb_flush_log_at_trx_commit = 0;" in sql
     pg = db.Database("pg", "postgres", "postgres:17", 'my"db', "u", "p", None, "/d", None, 5432)
-    sql = db._postgres_prelude(pg, tune=True, empty=True)
+    sql = dump._postgres_prelude(pg, tune=True, empty=True)
     assert 'DROP DATABASE IF EXISTS :"devstack_db" WITH (FORCE);' in sql  # psql quotes the name
     assert "ALTER SYSTEM SET max_wal_size = '8GB';" in sql
 
 
 def test_import_prepares_loads_and_restores_the_settings(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     prepared = "#old\ninnodb_flush_log_at_trx_commit\t1\nmax_allowed_packet\t16777216\n" + (
         "#now\ninnodb_flush_log_at_trx_commit\t0\nmax_allowed_packet\t1073741824\n#left\n0\n1\n"
     )
     target = _target(tmp_path, answers=[(0, prepared.encode(), ""), (0, b"#restored\n#restored\n", "")])
     raw = gzip.compress(SQL)
-    result = db.import_(target, db.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
+    result = dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
     prepare_call, load_call = target.runner.calls
     assert b"DROP DATABASE IF EXISTS `drupal`" in prepare_call["stdin"]
     # The settings are put back by the load's own session, after the dump.
@@ -488,35 +488,35 @@ def test_import_prepares_loads_and_restores_the_settings(tmp_path, mocker):
 
 
 def test_import_failure_says_where_and_what_state_the_database_is_in(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     prepared = (
         "#old\ninnodb_flush_log_at_trx_commit\t1\n#now\ninnodb_flush_log_at_trx_commit\t0\n#left\n0\n1\n"
     )
     error = "ERROR 1064 (42000) at line 1234: You have an error in your SQL syntax"
     target = _target(tmp_path, answers=[(0, prepared.encode(), ""), (1, b"", error), (0, b"", "")])
-    with pytest.raises(db.ImportFailed, match="at line 1234") as info:
-        db.import_(target, db.SqlSource(io.BytesIO(SQL), "d.sql"))
+    with pytest.raises(dump.ImportFailed, match="at line 1234") as info:
+        dump.import_(target, dump.SqlSource(io.BytesIO(SQL), "d.sql"))
     assert "emptied first and now holds what the dump created before line 1234" in (info.value.hint or "")
     assert len(target.runner.calls) == 3  # the settings were put back by one more call
     assert target.runner.calls[2]["stdin"] == b"SET GLOBAL innodb_flush_log_at_trx_commit = 1;\n"
 
 
 def test_import_stops_before_loading_when_the_database_cannot_be_emptied(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     prepared = "#old\n#now\n#left\n3\n1\n"
     target = _target(tmp_path, answers=[(1, prepared.encode(), "ERROR 1044 (42000): Access denied")])
     with pytest.raises(db.DatabaseError, match="cannot empty database drupal: ERROR 1044"):
-        db.import_(target, db.SqlSource(io.BytesIO(SQL), "d.sql"))
+        dump.import_(target, dump.SqlSource(io.BytesIO(SQL), "d.sql"))
     assert len(target.runner.calls) == 1  # nothing was loaded
 
 
 def test_a_killed_import_is_undone_by_the_next_one(tmp_path, mocker):
-    mocker.patch.object(db, "require_running")
+    mocker.patch.object(dump, "require_running")
     target = _target(tmp_path, answers=[(0, b"", "")] * 4)
     state = tmp_path / ".devstack"
     state.mkdir()
     (state / "tuning-db.json").write_text('{"engine": "mariadb", "globals": {"sync_binlog": "1"}}')
-    assert db.recover_settings(target) == ["sync_binlog"]
+    assert dump.recover_settings(target) == ["sync_binlog"]
     assert target.runner.calls[0]["stdin"] == b"SET GLOBAL sync_binlog = 1;\n"
     assert not (state / "tuning-db.json").exists()
 
@@ -530,15 +530,15 @@ def test_a_killed_import_is_undone_by_the_next_one(tmp_path, mocker):
     ],
 )
 def test_failed_at(engine, stderr, line):
-    assert db.failed_at(engine, stderr) == line
+    assert dump.failed_at(engine, stderr) == line
 
 
 def test_failure_states():
     maria = db.discover(MARIADB_MODEL)[0]
     pg = db.discover({"services": {"pg": {"image": "postgres:17"}}})[0]
-    assert "holds its old contents plus" in db.failure_state(maria, False, 3)
-    assert "database postgres is empty" in db.failure_state(pg, True, 3)
-    assert "is as it was before" in db.failure_state(pg, False, None)
+    assert "holds its old contents plus" in dump.failure_state(maria, False, 3)
+    assert "database postgres is empty" in dump.failure_state(pg, True, 3)
+    assert "is as it was before" in dump.failure_state(pg, False, None)
 
 
 def test_compose_pipe_streams_bytes_both_ways(tmp_path):
@@ -574,7 +574,7 @@ def test_compose_pipe_kills_the_command_when_the_feed_fails(tmp_path):
 
     def feed():
         yield b"x"
-        raise db.DumpUnreadable("broken")
+        raise dump.DumpUnreadable("broken")
 
-    with pytest.raises(db.DumpUnreadable):
+    with pytest.raises(dump.DumpUnreadable):
         runner.pipe("exec", feed=feed())
