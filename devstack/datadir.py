@@ -340,12 +340,17 @@ def _readable_tree(path: Path) -> bool:
     return True
 
 
-def _tree_bytes(path: Path) -> int:
+def _tree_bytes(path: Path, skipped: Iterable[str] = ()) -> int:
+    """Bytes of the regular files below path, but those archived as `./x` in `skipped`."""
+    left_out = set(skipped)
     total = 0
     for directory, _dirs, files in os.walk(path):
         for name in files:
+            full = os.path.join(directory, name)
+            if "./" + os.path.relpath(full, path) in left_out:
+                continue
             try:
-                stat = os.lstat(os.path.join(directory, name))
+                stat = os.lstat(full)
             except OSError:
                 continue
             if S_ISREG(stat.st_mode):
@@ -380,15 +385,74 @@ def _write_archive(out: IO[bytes], fill: Callable[[tarfile.TarFile], int]) -> in
             return fill(tar)
 
 
-def _fill_from_host(source: Path) -> Callable[[tarfile.TarFile], int]:
+def _fill_from_host(source: Path, skipped: Iterable[str] = ()) -> Callable[[tarfile.TarFile], int]:
+    left_out = set(skipped)
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        return None if info.name in left_out else info
+
     def fill(tar: tarfile.TarFile) -> int:
-        tar.add(str(source), arcname=".", recursive=True)
-        return _tree_bytes(source)
+        tar.add(str(source), arcname=".", recursive=True, filter=keep)
+        return _tree_bytes(source, left_out)
 
     return fill
 
 
-def _archive_host_dir(out: IO[bytes], source: Path) -> int:
+_WAL_SEGMENT = re.compile(r"[0-9A-F]{24}")
+_PG_SHUT_DOWN = 1  # DBState DB_SHUTDOWNED in pg_control
+
+
+def recycled_wal(data: Path) -> set[str]:
+    """PostgreSQL, cleanly shut down: the WAL segments past the one holding the shutdown checkpoint.
+
+    They are recycled files, renamed ahead for reuse, with old contents the server never reads
+    back: after a clean shutdown it starts from the checkpoint record and creates (or recycles)
+    later segments as it needs them. Left out of a snapshot they save up to `max_wal_size`
+    (1 GB by default) of junk. Anything unexpected in pg_control (not shut down cleanly, an
+    unknown layout, a redo location that is not the checkpoint, a segment that is not there)
+    excludes nothing.
+    """
+    import struct
+
+    wal = data / "pg_wal"
+    if wal.is_symlink() or not wal.is_dir():
+        return set()
+    try:
+        raw = (data / "global" / "pg_control").read_bytes()[:64]
+    except OSError:
+        return set()
+    if len(raw) < 52:
+        return set()
+    # ControlFileData since PostgreSQL 11: system_identifier u64, pg_control_version u32,
+    # catalog_version_no u32, state i32 (+4 padding), time i64, checkPoint u64, then
+    # checkPointCopy: redo u64, ThisTimeLineID u32. Native byte order, as the server wrote it.
+    (version,) = struct.unpack_from("=I", raw, 8)
+    (state,) = struct.unpack_from("=i", raw, 16)
+    checkpoint, redo = struct.unpack_from("=QQ", raw, 32)
+    (timeline,) = struct.unpack_from("=I", raw, 48)
+    if not 1100 <= version < 3000 or state != _PG_SHUT_DOWN or redo != checkpoint or timeline == 0:
+        return set()
+    try:
+        segments = {
+            name: (wal / name).stat().st_size for name in os.listdir(wal) if _WAL_SEGMENT.fullmatch(name)
+        }
+    except OSError:
+        return set()
+    sizes = set(segments.values())
+    if len(sizes) != 1:
+        return set()
+    size = sizes.pop()
+    if size < (1 << 20) or size & (size - 1):
+        return set()  # WAL segments are a power of two, 1 MB to 1 GB
+    number = redo // size
+    per_id = 0x100000000 // size
+    current = f"{timeline:08X}{number // per_id:08X}{number % per_id:08X}"
+    if current not in segments:
+        return set()
+    return {f"pg_wal/{name}" for name in segments if name[:8] == current[:8] and name > current}
+
+
+def _archive_host_dir(out: IO[bytes], source: Path, exclude: Iterable[str] = ()) -> int:
     """Archive a directory on the host; the system's tar reads the files when there is one.
 
     tar (GNU or BSD) reads a few hundred MB of database files about twice as fast as Python's
@@ -398,11 +462,13 @@ def _archive_host_dir(out: IO[bytes], source: Path) -> int:
 
     import zstandard
 
+    skipped = {f"./{name}" for name in exclude}
     tar_bin = shutil.which("tar")
     if tar_bin is None:
-        return _write_archive(out, _fill_from_host(source))
+        return _write_archive(out, _fill_from_host(source, skipped))
+    excludes = [f"--exclude={name}" for name in sorted(skipped)]
     proc = subprocess.Popen(
-        [tar_bin, "--numeric-owner", "-C", str(source), "-cf", "-", "."],
+        [tar_bin, "--numeric-owner", *excludes, "-C", str(source), "-cf", "-", "."],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -421,7 +487,7 @@ def _archive_host_dir(out: IO[bytes], source: Path) -> int:
             f"tar could not read {source} (exit {code})",
             details="\n".join(errors.strip().splitlines()[-5:]) or None,
         )
-    return _tree_bytes(source)
+    return _tree_bytes(source, skipped)
 
 
 def _fill_from_engine(container_id: str, data_path: str) -> Callable[[tarfile.TarFile], int]:
@@ -552,7 +618,8 @@ def snapshot(
         with open(part, "wb") as handle:
             counter = _Counter(handle)
             if host is not None and _readable_tree(host):
-                data_bytes = _archive_host_dir(counter, host)  # type: ignore[arg-type]
+                skipped = recycled_wal(host) if db.engine == "postgres" else set()
+                data_bytes = _archive_host_dir(counter, host, skipped)  # type: ignore[arg-type]
             else:
                 through_engine = True
                 info = _ensure_container(target)

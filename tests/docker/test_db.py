@@ -401,6 +401,34 @@ def test_snapshot_change_restore_is_as_before(at, run):
     assert "before-change" in listing.out
 
 
+def test_postgres_snapshots_leave_out_recycled_wal_only(at, run):
+    """What recycled_wal() reads from pg_control agrees with pg_controldata, and the server starts."""
+    if at.engine != "postgres":
+        pytest.skip("PostgreSQL's WAL")
+    from devstack.datadir import recycled_wal
+
+    at.sql("CREATE TABLE wal_maker AS SELECT s, md5(s::text) AS m FROM generate_series(1, 300000) s;")
+    at.sql("DROP TABLE wal_maker; CHECKPOINT;")
+    at.compose("stop", "db")
+    control = at.compose(
+        "run", "--rm", "--no-deps", "-T", "--entrypoint", "pg_controldata", "db", "/var/lib/postgresql/data"
+    ).stdout
+    current = next(line.split()[-1] for line in control.splitlines() if "REDO WAL file" in line)
+    left_out = recycled_wal(at.root / "data" / "db")
+    wal = sorted(p.name for p in (at.root / "data" / "db" / "pg_wal").iterdir() if len(p.name) == 24)
+    assert left_out == {f"pg_wal/{name}" for name in wal if name > current}
+    assert current in wal
+    at.compose("start", "db")
+    at.wait_ready()
+    assert run("db", "snapshot", "wal").exit_code == 0
+    at.wait_ready()
+    assert run("db", "restore", "wal").exit_code == 0
+    at.wait_ready()
+    assert at.sql("SELECT count(*) FROM fruit;") == "2"
+    logs = at.compose("logs", "--no-color", "--tail", "20", "db").stdout
+    assert "was shut down at" in logs and "crash recovery" not in logs
+
+
 def test_the_snapshot_of_a_branch_comes_back_after_switching_to_it(at, run):
     git = ["git", "-C", str(at.root)]
     assert run("db", "snapshot").exit_code == 0  # on main
