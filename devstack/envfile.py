@@ -32,6 +32,7 @@ _HOST_COMMENT = (
     "# devstack in this checkout, or 0 where the engine runs as that user (rootless, Docker\n"
     "# Desktop). devstack keeps these current; write devstack:keep above a line to pin it.\n"
 )
+_NEW_HEADER = "# Local settings for this checkout. Never commit this file.\n"
 _ALPHABET = string.ascii_letters + string.digits
 _KEY_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
@@ -215,6 +216,28 @@ def host_user(current: Mapping[str, str | None] | None = None) -> HostUser:
     return HostUser(uid, gid, "your user")
 
 
+def without_host_user(text: str) -> str:
+    """`.env` text without the HOST_UID/HOST_GID block that `sync` added, when it is intact.
+
+    For `devstack remove`: when no compose file uses them any more, the block goes as it came
+    (and a `.env` that sync created for it alone is left with only its header line).
+    """
+    lines = text.splitlines(keepends=True)
+    comment = _HOST_COMMENT.splitlines(keepends=True)
+    for start in range(len(lines) - len(comment) - 1):
+        if lines[start : start + len(comment)] != comment:
+            continue
+        keys = [_KEY_LINE.match(line) for line in lines[start + len(comment) : start + len(comment) + 2]]
+        if [m.group(1) if m else None for m in keys] != list(HOST_KEYS):
+            continue
+        begin = start - 1 if start and lines[start - 1].strip() == "" else start
+        rest = lines[:begin] + lines[start + len(comment) + 2 :]
+        if "".join(rest) == _NEW_HEADER:
+            return ""
+        return "".join(rest)
+    return text
+
+
 def _sync_host_user(result: SyncResult, decide: Callable[[Mapping[str, str | None]], HostUser]) -> None:
     env_path = result.path
     present = read_keys(env_path) if env_path.is_file() else {}
@@ -240,7 +263,7 @@ def _sync_host_user(result: SyncResult, decide: Callable[[Mapping[str, str | Non
         return
     out = "\n".join(lines)
     if not text:
-        out = "# Local settings for this checkout. Never commit this file.\n"
+        out = _NEW_HEADER
     elif out:
         out += "\n"
     if missing:

@@ -91,6 +91,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, test_images: None) -> Iterato
         root.parent, "new", "drupal", str(root), "--no-input", "--name", project, "--set", f"web_port={port}"
     )
     assert result.returncode == 0, result.stderr
+    # Run the services as an ordinary uid, as for a developer (as root, devstack writes 0:0 and
+    # the database images then drop to their own user, 999): files must end up owned by it.
+    if os.getuid() == 0:
+        with (root / ".env").open("a") as env:
+            env.write("\n# devstack:keep\nHOST_UID=4242\n# devstack:keep\nHOST_GID=4242\n")
+        run_cmd(["chown", "-R", "4242:4242", str(root)])
     try:
         result = devstack(root, "up")
         assert result.returncode == 0, result.stdout + result.stderr
