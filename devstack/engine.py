@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"  # the checkout that created it
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class PortHolder:
 
 
 _client: Any = None
+# The engine names a volume that has no name of its own with 64 hex digits.
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
@@ -213,6 +217,9 @@ class ContainerInfo:
     ports: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
     exposed: tuple[int, ...]  # container TCP ports the image or compose declare
     oom_killed: bool = False
+    restart_policy: str = ""  # "", no, always, unless-stopped, on-failure
+    working_dir: str = ""  # the project directory of the checkout that created it (Compose label)
+    anonymous_volumes: tuple[str, ...] = ()  # volumes mounted without a name (an image's VOLUME)
 
 
 def ping() -> None:
@@ -290,8 +297,18 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         for binding in bindings or []:
             if binding.get("HostPort"):
                 ports.append((binding.get("HostIp") or "", int(binding["HostPort"]), int(number), proto))
+    # Compose writes `expose:` entries without a protocol ("6379"); images say "6379/tcp".
     exposed = sorted(
-        {int(spec.partition("/")[0]) for spec in (config.get("ExposedPorts") or {}) if spec.endswith("/tcp")}
+        {
+            int(number)
+            for number, _, proto in (spec.partition("/") for spec in (config.get("ExposedPorts") or {}))
+            if proto in ("", "tcp") and number.isdigit()
+        }
+    )
+    anonymous = tuple(
+        str(m.get("Name"))
+        for m in data.get("Mounts") or []
+        if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(str(m.get("Name") or ""))
     )
     return ContainerInfo(
         id=data["Id"],
@@ -306,6 +323,9 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         ports=tuple(ports),
         exposed=tuple(exposed),
         oom_killed=bool(state.get("OOMKilled")),
+        restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
+        working_dir=labels.get(WORKING_DIR_LABEL, ""),
+        anonymous_volumes=anonymous,
     )
 
 

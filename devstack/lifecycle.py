@@ -34,6 +34,10 @@ POLL_SECONDS = 0.25
 # a process that dies at start (bad config, missing file) shows as "running" for a moment.
 SETTLE_SECONDS = 1.0
 RESTARTS_BEFORE_GIVING_UP = 3
+# With a restart policy a crash is followed by a quick restart, so a crash loop looks "running"
+# most of the time: such a container (without a healthcheck) must stay up longer to count as ready.
+RESTART_SETTLE_SECONDS = 2.0
+_RESTARTING_POLICIES = ("always", "unless-stopped", "on-failure")
 # Exit 137/143 means killed by a signal: maybe the engine itself is stopping. Give it this long
 # to go away (then the error is about the engine) before blaming the service.
 KILLED_GRACE_SECONDS = 2.0
@@ -176,7 +180,7 @@ def up(
     readiness = Readiness(wanted, started, timeout, up_wall)
     containers = _start_and_wait(project, runner, services, build, readiness, progress)
     runtime_findings = _runtime_checks(runner, checked, containers, up_wall, progress)
-    statuses = [_status(c, readiness.seconds_to_ready(c.service)) for c in containers if c.service in wanted]
+    statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
     return UpResult(project.name, checked.findings, statuses, runtime_findings, time.monotonic() - started)
 
 
@@ -420,6 +424,10 @@ class ServiceFailed(Exception):
 class Readiness:
     """Decides, from successive looks at the project's containers, when the wanted services are
     ready, and which one failed and how. Time comes from `clock`, so every branch is testable.
+
+    One look can lie: a container that crashes every second and is restarted by its restart
+    policy looks "running" most of the time. So restarts are counted over the whole wait, and a
+    container that (re)started recently must stay running for a while before it counts as ready.
     """
 
     def __init__(
@@ -430,22 +438,37 @@ class Readiness:
         self.timeout = timeout
         self.up_wall = up_wall  # epoch seconds when `compose up` started (engine timestamps)
         self.clock = clock
-        self.ready_at: dict[str, float] = {}  # service -> clock() when first seen ready
-        self.first_running: dict[str, float] = {}  # container id -> clock() when first seen running
-        self.killed_seen: dict[str, float] = {}  # container id -> clock() when first seen killed
+        # Per container id:
+        self.ready_at: dict[str, float] = {}  # clock() when first seen ready (since its last start)
+        self.running_since: dict[str, float] = {}  # clock() when seen running since its last start
+        self.started_at: dict[str, str] = {}  # the engine's StartedAt last seen
+        self.first_restarts: dict[str, int] = {}  # RestartCount at the first look
+        self.restarted: set[str] = set()  # restarted while `up` waited
+        self.killed_seen: dict[str, float] = {}  # clock() when first seen killed
 
-    def seconds_to_ready(self, service: str) -> float | None:
-        seen = self.ready_at.get(service)
-        return None if seen is None else seen - self.started
+    def seconds_to_ready(self, container_id: str) -> float | None:
+        """Seconds from the start of `up` until this container was ready (None: not seen ready)."""
+        seen = self.ready_at.get(container_id)
+        return None if seen is None else max(0.0, seen - self.started)
 
     def observe(self, containers: list[ContainerInfo]) -> None:
-        """Note when containers are first seen running, and services first seen ready."""
+        """Note starts, restarts and readiness of each container."""
         now = self.clock()
         for info in containers:
+            self.first_restarts.setdefault(info.id, info.restart_count)
+            if self.started_at.get(info.id, info.started_at) != info.started_at:
+                # Started again (a restart policy, or `compose up` recreated nothing but restarted it)
+                self.running_since.pop(info.id, None)
+                self.ready_at.pop(info.id, None)
+                if info.restart_count > self.first_restarts[info.id]:
+                    self.restarted.add(info.id)
+            self.started_at[info.id] = info.started_at
             if info.state == "running":
-                self.first_running.setdefault(info.id, now)
-            if _is_ready(info) and info.service not in self.ready_at:
-                self.ready_at[info.service] = now
+                self.running_since.setdefault(info.id, now)
+            else:
+                self.running_since.pop(info.id, None)
+            if _is_ready(info) and self._stable(info, now):
+                self.ready_at.setdefault(info.id, now)
 
     def pending(self, containers: list[ContainerInfo]) -> list[tuple[str, str]]:
         """(service, state) of what is not ready yet; raises ServiceFailed for a failure."""
@@ -485,16 +508,28 @@ class Readiness:
             raise ServiceFailed(info, info.service, f"exited with code {info.exit_code}")
         if info.health == "unhealthy":
             raise ServiceFailed(info, info.service, "is unhealthy")
-        if info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP:
+        during_wait = info.restart_count - self.first_restarts.get(info.id, info.restart_count)
+        if during_wait >= RESTARTS_BEFORE_GIVING_UP or (
+            info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP
+        ):
             raise ServiceFailed(info, info.service, "keeps crashing")
         if not _is_ready(info):
             return info.health or info.state
-        if not info.health and _started_after(info.started_at, self.up_wall - SETTLE_SECONDS):
-            # Started by this `up` and no healthcheck: running must last a moment.
-            seen = self.first_running.get(info.id, now)
-            if now - seen < SETTLE_SECONDS:
-                return "starting"
+        if not self._stable(info, now):
+            return "restarted" if info.id in self.restarted else "starting"
         return None
+
+    def _stable(self, info: ContainerInfo, now: float) -> bool:
+        """Running long enough to believe it: a container that (re)started recently must stay up
+        for a moment, longer when a restart policy would hide a crash behind a quick restart;
+        one with a healthcheck needs only that (unless it restarted while `up` waited)."""
+        if info.health == "healthy" and info.id not in self.restarted:
+            return True
+        window = RESTART_SETTLE_SECONDS if info.restart_policy in _RESTARTING_POLICIES else SETTLE_SECONDS
+        recent = info.id in self.restarted or _started_after(info.started_at, self.up_wall - window)
+        if not recent:
+            return True  # running since before this `up`, and not restarted since
+        return now - self.running_since.get(info.id, now) >= window
 
 
 def _wait(
