@@ -122,7 +122,38 @@ class Diagnosis(NamedTuple):
 
 
 # (pattern, check code, error class, hint), first match wins. Compose v2 and v1 wordings both.
+# A hint may use the pattern's groups: {0}, {1}.
 _PATTERNS: tuple[tuple[str, str, type[Exception] | None, str | None], ...] = (
+    (
+        r"failed to solve: ([^\s:]+(?::[^\s:]+)?): failed to resolve source metadata.*"
+        r"(no such host|dial tcp|i/o timeout|connection refused)",
+        "DS100",
+        None,
+        "the base image {0} (a FROM line of the Dockerfile) is not on this machine and its "
+        "registry cannot be reached: build or load it here (`docker image ls {0}`), or check the "
+        "network or proxy",
+    ),
+    (
+        r"failed to solve: ([^\s:]+(?::[^\s:]+)?): failed to resolve source metadata",
+        "DS100",
+        None,
+        "the base image {0} (a FROM line of the Dockerfile) cannot be found: check its name and "
+        "tag, or log in to its registry (`docker login`)",
+    ),
+    (
+        r'failed to solve: process "(.*)" did not complete successfully: exit code: (\d+)',
+        "DS100",
+        None,
+        "a step of the Dockerfile failed ({0}, exit {1}): the build output above shows why; fix it "
+        "and run `devstack up --build`",
+    ),
+    (
+        r"failed to solve|failed to build|error building|build failed",
+        "DS100",
+        None,
+        "the image build failed: the build output above shows the failing step; fix it and run "
+        "`devstack up --build`",
+    ),
     (
         r"cannot connect to the docker daemon|error while fetching server api version",
         "DS100",
@@ -216,8 +247,12 @@ def diagnose(stderr: str) -> Diagnosis:
     lines = [line.strip() for line in stderr.splitlines() if "level=warning" not in line]
     for pattern, code, error, hint in _PATTERNS:  # compiled on use: rare, off the hot path
         regex = re.compile(pattern, re.IGNORECASE)
-        if any(regex.search(line) for line in lines):
-            return Diagnosis(code, error, hint)
+        for line in lines:
+            match = regex.search(line)
+            if match:
+                for index, group in enumerate(match.groups()):
+                    hint = hint.replace(f"{{{index}}}", group or "") if hint else hint
+                return Diagnosis(code, error, hint)
     return Diagnosis("DS100", None, None)
 
 

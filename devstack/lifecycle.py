@@ -22,6 +22,7 @@ from devstack.errors import (
     EngineUnavailable,
     Interrupted,
     NotReady,
+    ProjectInUse,
 )
 from devstack.project import Project
 
@@ -77,13 +78,23 @@ def _quiet(_event: Event) -> None:
 class ServiceStatus:
     service: str
     container: str
-    state: str
+    state: str  # running, exited, restarting, created, paused, dead, or "not created"
     health: str
     urls: list[str] = field(default_factory=list)
-    ready_seconds: float | None = None
+    ready_seconds: float | None = None  # `up`: seconds until ready (None: not started by this up)
+    exit_code: int | None = None  # exited containers
+    restarts: int = 0
+    uptime_seconds: float | None = None  # running containers: since their (last) start
+
+    @property
+    def ok(self) -> bool:
+        """Running (and healthy, where it has a healthcheck), or a job that exited with 0."""
+        if self.state == "exited":
+            return self.exit_code == 0
+        return self.state == "running" and self.health in ("", "healthy")
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "ok": self.ok}
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,7 @@ def up(
     model_job = _Background(runner.model)
     env_result = _sync_env(project, progress)
     engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
+    own_containers(project)  # never take over another checkout's containers
     if env_result is not None and env_result.changed:
         _settle(model_job)
         model_job = _Background(runner.model)
@@ -323,9 +335,7 @@ def _runtime_checks(
     # Which variables are required (`${VAR:?}`) is only visible before interpolation.
     raw = runner.model("--no-interpolate").data or {}
     findings = runtime.check(by_service, checked.model, syntax.services(raw), engine.exec_in, only=changed)
-    for finding in findings:
-        progress(Event("runtime", finding.message, None))
-    return findings
+    return findings  # shown with the table, before the one verdict (report.up_summary)
 
 
 class _Background(threading.Thread):
@@ -399,7 +409,9 @@ def _with_dependencies(model: Mapping[str, Any], services: Sequence[str]) -> set
         if name in wanted:
             continue
         if name not in defined:
-            raise DevstackError(
+            from devstack.errors import UsageError
+
+            raise UsageError(
                 f"no service {name!r} in this project",
                 hint=f"services: {', '.join(sorted(defined)) or 'none'}",
             )
@@ -614,7 +626,24 @@ def _status(info: ContainerInfo, ready: float | None) -> ServiceStatus:
         health=info.health,
         urls=_urls(info.ports),
         ready_seconds=round(ready, 1) if ready is not None else None,
+        exit_code=info.exit_code if info.state in ("exited", "dead") else None,
+        restarts=info.restart_count,
+        uptime_seconds=_uptime(info.started_at) if info.state == "running" else None,
     )
+
+
+def _uptime(started_at: str) -> float | None:
+    from datetime import datetime, timezone
+
+    text = started_at.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        when = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return max(0.0, round(time.time() - when.timestamp(), 1))
 
 
 def _urls(ports: Sequence[tuple[str, int, int, str]]) -> list[str]:
@@ -630,19 +659,85 @@ def _urls(ports: Sequence[tuple[str, int, int, str]]) -> list[str]:
     return urls
 
 
+# -- one checkout, one project ---------------------------------------------------------------
+
+
+def own_containers(project: Project, look: Containers | None = None) -> list[ContainerInfo]:
+    """The project's containers, after making sure they belong to this checkout.
+
+    Two checkouts of one project (a clone, a git worktree) get the same project name from the
+    committed files. Compose would treat the other checkout's containers as this one's: `up`
+    would recreate them with this checkout's bind mounts, `down` would remove them. Compose
+    labels each container with the directory it was created from; a container from another
+    directory stops the command (ProjectInUse).
+    """
+    from devstack import engine
+
+    containers = (look or (lambda: engine.project_containers(project.name)))()
+    here = _real(str(project.root))
+    others: dict[str, list[ContainerInfo]] = {}
+    for info in containers:
+        if info.working_dir and _real(info.working_dir) != here:
+            others.setdefault(info.working_dir, []).append(info)
+    if others:
+        where, infos = next(iter(others.items()))
+        running = sorted({i.service for i in infos if i.state == "running"})
+        state = f"running: {', '.join(running)}" if running else "stopped"
+        raise ProjectInUse(
+            f"project name {project.name!r} is in use by another checkout, {where} ({state})",
+            hint=f"give this checkout its own name: COMPOSE_PROJECT_NAME={project.name}-2 in this "
+            "checkout's .env (or -p NAME), and its own ports if both run at once; or run "
+            f"`devstack down` in {where} first",
+        )
+    return containers
+
+
+def _real(path: str) -> str:
+    import os
+
+    return os.path.realpath(path)
+
+
 # -- down / status ---------------------------------------------------------------------------
 
 
-def down(project: Project, *, volumes: bool = False, progress: Progress = _quiet) -> None:
-    """Stop and remove containers and networks. Bind-mounted data is never touched."""
+@dataclass(frozen=True)
+class DownResult:
+    removed_anonymous: int  # anonymous volumes (an image's VOLUME) removed with the containers
+    kept_anonymous: tuple[str, ...] = ()  # anonymous volumes still in use elsewhere
+
+
+def down(project: Project, *, volumes: bool = False, progress: Progress = _quiet) -> DownResult:
+    """Stop and remove containers and networks, and the anonymous volumes only they used.
+
+    Bind-mounted data is never touched; named volumes only with `volumes=True`. Anonymous
+    volumes (an image's `VOLUME`, or `- /path` without a name) cannot be reached once their
+    container is gone, so they go with it (`docker compose down` alone leaves them behind).
+    """
+    from devstack import engine
+
+    containers = own_containers(project)
+    anonymous = sorted({name for c in containers for name in c.anonymous_volumes})
     runner = ComposeRunner(project)
-    args = ["down", "--remove-orphans"]
-    if volumes:
-        args.append("--volumes")
+    args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
     runner.stream(*args, on_line=lambda line: progress(Event("compose", line)))
+    kept = tuple(name for name in anonymous if engine.remove_volume(name) is not True)
+    return DownResult(len(anonymous) - len(kept), kept)
 
 
 def status(project: Project) -> list[ServiceStatus]:
-    from devstack import engine
+    """Every service `up` would start (those without a container as "not created"), and every
+    container of the project."""
+    from devstack import syntax
 
-    return [_status(c, None) for c in engine.project_containers(project.name)]
+    statuses = [_status(c, None) for c in own_containers(project)]
+    try:
+        model = ComposeRunner(project).model().data or {}
+    except ComposeNotFound:
+        model = {}  # the containers alone, then
+    active = syntax.active_profiles(project.interpolation_env())
+    have = {s.service for s in statuses}
+    for name, service in sorted(syntax.services(model).items()):
+        if name not in have and syntax.is_active(service, active):
+            statuses.append(ServiceStatus(name, "", "not created", ""))
+    return sorted(statuses, key=lambda s: (s.service, s.container))

@@ -324,3 +324,31 @@ def test_ready_time_belongs_to_the_container_not_the_service():
     clock.now += 13.3
     assert r.pending([info("web", id="new", health="healthy", started_at=stamp(1))]) == []
     assert r.seconds_to_ready("new") == pytest.approx(13.3) and r.seconds_to_ready("old") == 0.0
+
+
+def test_up_summary_gives_one_verdict_after_the_evidence():
+    statuses = [lifecycle.ServiceStatus("app", "p-app-1", "running", "", [], 1.2)]
+    failed = Finding("DS611", Severity.ERROR, "app cannot connect to db:5432", "see logs", "service app")
+    text = report.up_summary(lifecycle.UpResult("linkcheck", [], statuses, [failed], 1.8))
+    lines = text.splitlines()
+    assert lines[-1] == (
+        "linkcheck started, but 1 runtime check(s) failed (1.8 s): fix them and run `devstack up` again."
+    )
+    assert "is up" not in text and text.index("DS611") < text.index("linkcheck started")
+    ok = report.up_summary(lifecycle.UpResult("linkcheck", [], statuses, [], 1.8))
+    assert ok.splitlines()[-1] == "linkcheck is up (1.8 s)."
+
+
+def test_status_rows_say_what_is_true():
+    rows = [
+        lifecycle.ServiceStatus("db", "p-db-1", "exited", "", exit_code=137, restarts=2),
+        lifecycle.ServiceStatus(
+            "web", "p-web-1", "running", "healthy", ["http://localhost:8080/"], uptime_seconds=75
+        ),
+        lifecycle.ServiceStatus("worker", "", "not created", ""),
+        lifecycle.ServiceStatus("job", "p-job-1", "exited", "", exit_code=0),
+    ]
+    text = report.status_table(rows, uptime=True)
+    assert text.splitlines()[0].split() == ["SERVICE", "STATE", "HEALTH", "URL", "UPTIME"]
+    assert "exited (137), 2 restarts" in text and "1m15s" in text and "not created" in text
+    assert [r.ok for r in rows] == [False, True, False, True]
