@@ -320,7 +320,8 @@ def test_a_stuck_compose_is_unavailable_not_rejected(project, tmp_path):
             "the base image nope:1 (a FROM line of the Dockerfile) cannot be found",
         ),
         (
-            'failed to solve: process "/bin/sh -c composer install" did not complete successfully: exit code: 2',
+            'failed to solve: process "/bin/sh -c composer install" did not complete successfully: '
+            "exit code: 2",
             "a step of the Dockerfile failed (/bin/sh -c composer install, exit 2)",
         ),
     ],
