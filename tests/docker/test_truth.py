@@ -15,11 +15,12 @@ import pytest
 
 BUSYBOX = "devstack-test/busybox"
 LABEL = "com.docker.compose.project"
-SLEEPER = f"""
-        image: {BUSYBOX}
-        init: true
-        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
-"""
+SLEEPER = " %SLEEPER%"  # after a service name: a container that sleeps until stopped
+_SLEEPER_LINES = [
+    f"image: {BUSYBOX}",
+    "init: true",
+    """command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]""",
+]
 
 
 def docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +33,14 @@ def container_ids(project: str) -> list[str]:
 
 def write(root: Path, body: str, env: str = "") -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "compose.yaml").write_text(textwrap.dedent(body).lstrip())
+    lines = []
+    for line in textwrap.dedent(body).lstrip().splitlines():
+        if line.endswith(SLEEPER):
+            indent = " " * (len(line) - len(line.lstrip()) + 2)
+            lines += [line[: -len(SLEEPER)], *(indent + part for part in _SLEEPER_LINES)]
+        else:
+            lines.append(line)
+    (root / "compose.yaml").write_text("\n".join(lines) + "\n")
     (root / ".env").write_text(env)
     return root
 
