@@ -28,6 +28,8 @@ CONFIG_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class ComposeBinary:
+    """How to run Compose: the argv, its version, whether it is v1."""
+
     argv: tuple[str, ...]  # what is executed
     version: str  # "" until asked for (see version_of)
     v1: bool

@@ -21,6 +21,8 @@ _KEY_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 @dataclass(frozen=True)
 class ExampleEntry:
+    """One key of .env.example, with its comments."""
+
     key: str
     line: str  # the line as written in .env.example
     comments: tuple[str, ...]  # comment lines directly above it
@@ -29,6 +31,8 @@ class ExampleEntry:
 
 @dataclass
 class SyncResult:
+    """What `env sync` did to .env."""
+
     path: Path
     created: bool = False
     added: list[str] = field(default_factory=list)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack import envfile
 from devstack.checks import Finding, Severity, has_errors
 from devstack.compose import ComposeModel, ComposeRunner
 from devstack.errors import (
@@ -27,6 +26,7 @@ from devstack.errors import (
 from devstack.project import Project
 
 if TYPE_CHECKING:
+    from devstack import envfile
     from devstack.checks.context import EngineView, Sources
     from devstack.engine import ContainerInfo
 
@@ -60,6 +60,8 @@ _WEB_PORTS = {
 
 @dataclass(frozen=True)
 class Event:
+    """A progress event of `up`/`down` for the CLI to show."""
+
     kind: str  # env, check, compose, ready, runtime, warning, mounts
     message: str
     service: str | None = None
@@ -76,6 +78,8 @@ def _quiet(_event: Event) -> None:
 
 @dataclass
 class ServiceStatus:
+    """One service (or container) as `up` and `status` report it."""
+
     service: str
     container: str
     state: str  # running, exited, restarting, created, paused, dead, or "not created"
@@ -99,6 +103,8 @@ class ServiceStatus:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What `check` found, and what it read to find it."""
+
     findings: list[Finding]
     sources: Sources  # the compose files as written, parsed once
     compose: ComposeModel | None  # Compose's answer; None when Compose is not installed
@@ -111,6 +117,8 @@ class CheckResult:
 
 @dataclass
 class UpResult:
+    """What `up` did: the services, the findings, how long it took."""
+
     project: str
     findings: list[Finding]
     services: list[ServiceStatus]
@@ -139,7 +147,6 @@ def check(
         model_job = model_job or _Background(runner.model)
     except ComposeNotFound as exc:
         runner, model_job, no_compose = None, None, exc.message
-    from devstack import engine
     from devstack.checks import static
     from devstack.checks.context import load_sources
 
@@ -155,8 +162,22 @@ def check(
         else:
             model_job.join()
             compose = model_job.value
-    findings = static.run(project, sources, compose, engine=engine_view or engine, no_compose=no_compose)
+    findings = static.run(project, sources, compose, engine=engine_view or _Engine(), no_compose=no_compose)
     return CheckResult(findings, sources, compose)
+
+
+class _Engine:
+    """The engine as checks see it, imported only when a check asks (most never do)."""
+
+    def version(self) -> str | None:
+        from devstack import engine
+
+        return engine.version()
+
+    def exists(self, kind: str, name: str) -> bool | None:
+        from devstack import engine
+
+        return engine.exists(kind, name)
 
 
 # -- up --------------------------------------------------------------------------------------
@@ -362,6 +383,8 @@ class _Background(threading.Thread):
 
 def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
     """`.env` from `.env.example` (created, or missing keys added), reported as an event."""
+    from devstack import envfile
+
     if not (project.root / ".env.example").is_file():
         return None
     result = envfile.sync(project.root)
@@ -703,6 +726,8 @@ def _real(path: str) -> str:
 
 @dataclass(frozen=True)
 class DownResult:
+    """What `down` removed besides containers and networks."""
+
     removed_anonymous: int  # anonymous volumes (an image's VOLUME) removed with the containers
     kept_anonymous: tuple[str, ...] = ()  # anonymous volumes still in use elsewhere
 
