@@ -124,6 +124,7 @@ class UpResult:
     services: list[ServiceStatus]
     runtime: list[Finding]
     seconds: float
+    proxy: Any = None  # proxy.link.ProjectLink when the shared proxy runs (devstack proxy)
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -214,7 +215,11 @@ def up(
     containers = _start_and_wait(project, runner, services, build, readiness, progress)
     runtime_findings = _runtime_checks(runner, checked, containers, up_wall, progress)
     statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
-    return UpResult(project.name, checked.findings, statuses, runtime_findings, time.monotonic() - started)
+    from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
+
+    link = project_link(project.name)
+    seconds = time.monotonic() - started
+    return UpResult(project.name, checked.findings, statuses, runtime_findings, seconds, proxy=link)
 
 
 def _require_compose_v2(project: Project, runner: ComposeRunner) -> None:

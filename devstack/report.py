@@ -143,6 +143,8 @@ def up_summary(result: UpResult) -> str:
     if problems:
         lines.append("")
         lines.append(findings_text(problems))
+    if result.proxy is not None:  # the shared proxy runs (devstack proxy)
+        lines.append("Proxy: " + (" ".join(result.proxy.urls) or str(result.proxy.note)))
     failed = sum(1 for f in result.runtime if f.severity >= Severity.ERROR)
     if failed:  # one verdict, after the evidence
         lines.append(

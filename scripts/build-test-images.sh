@@ -8,6 +8,14 @@
 #   devstack-test/busybox:latest  FROM scratch + the host's static busybox (tests/images/busybox)
 #   mariadb:11.8                  stand-in for the official image (tests/images/mariadb)
 #   mysql:8.4                     stand-in for the official image, MariaDB underneath (tests/images/mysql)
+#   postgres:17, redis:8.0, valkey/valkey:8.1, nginx:1.26, python:3.13-slim, node:24-slim,
+#   wordpress:6.8-php8.4-apache, memcached:1.6, rabbitmq:4.0-management, adminer:5,
+#   maildev/maildev:3.0.0         stand-ins for the official images (tests/images/<name>)
+#
+# node:24-slim and maildev download from the npm registry during `docker build`. Behind a
+# TLS-intercepting proxy the build needs its CA: the host's extra CA certificates
+# (*.crt in ${DEVSTACK_BUILD_CA_DIR:-/usr/local/share/ca-certificates}) go into the build
+# context as certs/, trusted by the build only (they are part of the cache hash too).
 #
 # Each image carries the label devstack.test.hash: a hash of exactly what it was built from (its
 # build context, as a reproducible tar, plus the id of its base image). An image is rebuilt only
@@ -20,6 +28,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 images="$repo/tests/images"
 label=devstack.test.hash
+# maildev/maildev's tag is the npm version its build context pins (tests/images/maildev).
+MAILDEV_IMAGE=maildev/maildev:3.0.0
 
 force=
 for arg in "$@"; do
@@ -58,12 +68,33 @@ context_tar() {
     -cf "$out" "$@"
 }
 
+# What the engine has, asked once for every image this script knows (one docker call instead of
+# two per image keeps a warm run fast): KNOWN_ID[name] and KNOWN_LABEL[name] ("" = no label).
+declare -A KNOWN_ID=() KNOWN_LABEL=()
+load_known_images() {
+  local tags id lbl tag
+  while read -r tags id lbl; do
+    tags=${tags#[}; tags=${tags%]}
+    [ "$lbl" = '<no value>' ] && lbl=
+    for tag in $tags; do
+      KNOWN_ID[$tag]=$id
+      KNOWN_LABEL[$tag]=$lbl
+    done
+  done < <(docker image inspect --format "{{ .RepoTags }} {{ .Id }} {{ index .Config.Labels \"$label\" }}" \
+    "$@" 2>/dev/null || true)
+}
+forget_image() { # IMAGE: ask the engine again next time (after a build)
+  unset "KNOWN_ID[$1]" "KNOWN_LABEL[$1]"
+  load_known_images "$1"
+}
+
 image_label() { # IMAGE -> the hash label ("" when unlabelled), exit 1 when there is no such image
-  docker image inspect --format "{{ index .Config.Labels \"$label\" }}" "$1" 2>/dev/null \
-    | sed 's/^<no value>$//'
+  [ -n "${KNOWN_ID[$1]:-}" ] || return 1
+  echo "${KNOWN_LABEL[$1]}"
 }
 image_id() {
-  docker image inspect --format '{{ .Id }}' "$1"
+  [ -n "${KNOWN_ID[$1]:-}" ] || { echo "build-test-images: no image $1" >&2; return 1; }
+  echo "${KNOWN_ID[$1]}"
 }
 
 fail_build() { # IMAGE LOG
@@ -89,6 +120,7 @@ ensure_image() {
     old_id=$(image_id "$image")
   fi
   "$build" "$image" "$ctx" "$hash" >"$work/build.log" 2>&1 || fail_build "$image" "$work/build.log"
+  forget_image "$image"
   # The replaced image is garbage now, unless a container or another tag still uses it.
   if [ -n "$old_id" ] && [ "$old_id" != "$(image_id "$image")" ]; then
     docker image rm "$old_id" >/dev/null 2>&1 || true
@@ -103,6 +135,10 @@ build_with_docker() { # IMAGE CONTEXT_TAR HASH
 build_debian() { # IMAGE CONTEXT_TAR HASH
   "$images/debian-trixie-slim/mkimage.sh" "$1" --change "LABEL $label=$3"
 }
+
+load_known_images debian:trixie-slim devstack-test/busybox:latest mariadb:11.8 mysql:8.4 postgres:17 \
+  redis:8.0 valkey/valkey:8.1 nginx:1.26 python:3.13-slim node:24-slim wordpress:6.8-php8.4-apache \
+  memcached:1.6 rabbitmq:4.0-management adminer:5 "$MAILDEV_IMAGE"
 
 context_tar "$work/debian.tar" -C "$images/debian-trixie-slim" .
 ensure_image debian:trixie-slim "$work/debian.tar" - build_debian
@@ -129,3 +165,34 @@ ensure_image mariadb:11.8 "$work/mariadb.tar" debian:trixie-slim build_with_dock
 
 context_tar "$work/mysql.tar" -C "$images/mysql" . -C "$images" mysql-common
 ensure_image mysql:8.4 "$work/mysql.tar" debian:trixie-slim build_with_docker
+
+# The host's extra CA certificates, for the images that download from the npm registry.
+mkdir "$work/certs"
+echo "Extra CA certificates for this build (copied from the host by build-test-images.sh)." >"$work/certs/README"
+ca_dir=${DEVSTACK_BUILD_CA_DIR:-/usr/local/share/ca-certificates}
+if [ -d "$ca_dir" ]; then
+  find "$ca_dir" -maxdepth 2 -name '*.crt' -type f -exec cp {} "$work/certs/" \;
+fi
+
+# usage: stand_in IMAGE DIR [BASE_IMAGE] [EXTRA_TAR_ARGS...]
+stand_in() {
+  local image=$1 dir=$2 base=${3:-debian:trixie-slim}
+  shift 3 || shift $#
+  local tar="$work/${dir//\//_}.tar"
+  context_tar "$tar" -C "$images/$dir" . "$@"
+  ensure_image "$image" "$tar" "$base" build_with_docker
+}
+
+stand_in postgres:17 postgres debian:trixie-slim
+stand_in redis:8.0 redis debian:trixie-slim -C "$images" redis-common
+stand_in valkey/valkey:8.1 valkey debian:trixie-slim -C "$images" redis-common
+stand_in nginx:1.26 nginx debian:trixie-slim
+stand_in python:3.13-slim python debian:trixie-slim
+stand_in node:24-slim node debian:trixie-slim -C "$work" certs
+stand_in wordpress:6.8-php8.4-apache wordpress debian:trixie-slim
+stand_in memcached:1.6 memcached debian:trixie-slim
+stand_in rabbitmq:4.0-management rabbitmq debian:trixie-slim
+stand_in adminer:5 adminer debian:trixie-slim
+
+# MailDev from npm, on the node stand-in (its build trusts the host's extra CAs, as node's does).
+stand_in "$MAILDEV_IMAGE" maildev node:24-slim -C "$work" certs

@@ -113,3 +113,18 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / "docker-compose.yml").is_file()
     assert (target / "src/web/index.php").is_file()
     assert (target / ".env").is_file()
+
+
+def test_wheel_contains_the_proxy_files(wheel):
+    """`devstack proxy start` builds its images from files shipped in the package."""
+    names = zipfile.ZipFile(wheel).namelist()
+    for rel in (
+        "nginx.Dockerfile",
+        "watcher.Dockerfile",
+        "nginx-entrypoint.sh",
+        "nginx.conf.j2",
+        "routes.conf.j2",
+        "index.html.j2",
+    ):
+        assert f"devstack/proxy/files/{rel}" in names, rel
+    assert "devstack/proxy/watcher.py" in names

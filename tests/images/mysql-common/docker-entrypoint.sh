@@ -9,7 +9,8 @@
 #   - the server command is the default CMD, or the arguments when they start with "-"
 #     (`docker run IMAGE --character-set-server=utf8mb4`); any other command just runs
 #   - started as root: take ownership of the data directory (a root-owned bind mount works)
-#     and of the socket directory, then re-run this script as user mysql
+#     and of the socket directory, then re-run this script as user mysql; started as any other
+#     uid (`docker run --user`, compose `user:`), run as that uid: it must own the data directory
 #   - on FIRST start only (no "$DATADIR/mysql"): create the system tables, set the root
 #     password, create the database and user from the environment, run
 #     /docker-entrypoint-initdb.d/*.sh|*.sql|*.sql.gz|*.sql.xz|*.sql.zst; a temporary server
