@@ -77,7 +77,7 @@ def probe(override: str | None = None) -> ComposeBinary:
     """Find Compose: $DEVSTACK_COMPOSE, else `docker compose` (v2), else `docker-compose` (v1).
 
     The result is remembered for the process. The v2 plugin is recognised by its file, which
-    saves a `docker compose version` call (~50 ms) on every devstack command.
+    saves a `docker compose version` call on every devstack command.
     """
     wanted = override if override is not None else os.environ.get("DEVSTACK_COMPOSE", "")
     if wanted in _probed:
@@ -86,7 +86,7 @@ def probe(override: str | None = None) -> ComposeBinary:
         plugin = _compose_plugin()
         if plugin:
             # Run the plugin directly, standalone: the same binary and behaviour as
-            # `docker compose`, without the docker CLI's two extra processes (~60 ms a call).
+            # `docker compose`, without the docker CLI's two extra processes in between.
             _probed[wanted] = ComposeBinary((plugin,), "", v1=False, shown=("docker", "compose"))
             return _probed[wanted]
     default = [("docker", "compose"), ("docker-compose",)]

@@ -66,7 +66,7 @@ class _NotLocal(Exception):
 
 
 def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[int, bytes]:
-    """Ask an Engine API path over a local unix socket, without the SDK (~1 ms, no import cost).
+    """Ask an Engine API path over a local unix socket, without the SDK (no import of it).
 
     For the hot paths of `up` and `check` and small calls; everything else goes through the SDK.
     """
@@ -92,7 +92,7 @@ def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[in
 
 
 def quick_ping(timeout: float = 3.0) -> None:
-    """Ask a local (unix socket) engine for /_ping without importing the SDK (~1 ms).
+    """Ask a local (unix socket) engine for /_ping without importing the SDK.
 
     Remote engines (tcp://, ssh://) are pinged through the SDK instead.
     """

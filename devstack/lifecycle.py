@@ -203,11 +203,13 @@ def up(
     model_job = _Background(runner.model)
     env_result = _sync_env(project, progress)
     engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
-    own_containers(project)  # never take over another checkout's containers
+    # Never take over another checkout's containers: asked of the engine while the checks run.
+    ownership = _Background(lambda: own_containers(project))
     if env_result is not None and env_result.changed:
         _settle(model_job)
         model_job = _Background(runner.model)
     checked = _preflight(project, runner, model_job, progress)
+    ownership.join()
     wanted = _services_to_start(project, checked, services)
     _prepare_bind_mounts(project, checked.model, wanted, progress)
     up_wall = time.time()
