@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from devstack import __version__, report
-from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
+from devstack.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ENGINE,
+    ChecksFailed,
+    DevstackError,
+    UsageError,
+)
 
 # The lazy-import rule (written here once for the whole package): start-up time is a budget
 # (`devstack --help` within 1.5x of `python -c "import click"`, measured by benchmarks/bench.py).
@@ -25,20 +32,36 @@ if TYPE_CHECKING:
 
 
 class _Options:
-    """Global options main() needs after the command has ended (click's context is gone then)."""
+    """Global options: main() needs --debug after the command has ended (click's context is
+    gone then); -f/-p before the command name are Compose's habit (`devstack -f x.yml logs -f`)."""
 
     debug = False
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="devstack")
 @click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(),
+    help="Compose file, as in `docker compose -f FILE CMD` (repeatable).",
+)
+@click.option("-p", "--project-name", "project_name", help="Compose project name.")
+def cli(debug: bool, files: tuple[str, ...], project_name: str | None) -> None:
     """Reproducible local development environments on Docker Compose.
 
-    Create a project with `devstack new STACK DIR`; start it with `devstack up`.
+    Create a project with `devstack new STACK DIR`; start it with `devstack up`. Compose files
+    and the project name go before the command (`devstack -f x.yml logs -f`) or after it
+    (`devstack up -f x.yml`; `logs` takes `--file` there, as its `-f` is --follow).
     """
     _Options.debug = debug
+    _Options.files = files
+    _Options.project_name = project_name
 
 
 @cli.command()
@@ -71,6 +94,11 @@ def new(
 
     from devstack import scaffold, stacks
 
+    if directory is not None and not directory.strip():
+        raise UsageError(
+            "the directory argument is empty",
+            hint="name the directory to create, e.g. `devstack new drupal mysite` (`.` is the current one)",
+        )
     target = Path(directory or name or stack)
     values = scaffold.parse_settings(settings)
     if not no_input and sys.stdin.isatty():
@@ -85,24 +113,28 @@ def new(
     click.echo(report.created(result, os.path.relpath(result.root)))
 
 
-def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """-f/--file (repeatable) and -p/--project-name, as in Compose."""
-    fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
-    fn = click.option(
-        "-f",
-        "--file",
-        "files",
-        multiple=True,
-        type=click.Path(),
-        help="Compose file (repeatable; default: discovered like Compose does).",
-    )(fn)
-    return fn
+def project_options(fn: Callable[..., Any] | None = None, *, short_file: bool = True) -> Any:
+    """-f/--file (repeatable) and -p/--project-name, as in Compose (`--file` only, when the
+    command's own -f means something else)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
+        flags = ("-f", "--file") if short_file else ("--file",)
+        return click.option(
+            *flags,
+            "files",
+            multiple=True,
+            type=click.Path(),
+            help="Compose file (repeatable; default: discovered like Compose does).",
+        )(fn)
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     from devstack.project import Project
 
-    return Project.load(files=files, name=project_name)
+    return Project.load(files=(*_Options.files, *files), name=project_name or _Options.project_name)
 
 
 def _progress(as_json: bool) -> Callable[[Event], None]:
@@ -143,7 +175,13 @@ def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbo
 @project_options
 @click.argument("services", nargs=-1)
 @click.option("--build", is_flag=True, help="Rebuild images before starting.")
-@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for healthy.")
+@click.option(
+    "--timeout",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds to wait for healthy.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
 def up(
     files: tuple[str, ...],
@@ -204,28 +242,41 @@ def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: b
         )
         if typed.strip() != project.name:
             raise UsageError("project name did not match; nothing was deleted")
-    lifecycle.down(project, volumes=volumes, progress=_progress(False))
-    click.echo(f"{project.name} is down" + (" (named volumes deleted)." if volumes else "; data is kept."))
+    result = lifecycle.down(project, volumes=volumes, progress=_progress(False))
+    click.echo(report.down_summary(project.name, volumes, result))
 
 
 @cli.command()
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> None:
-    """Show services, state, health and URLs."""
+def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> int:
+    """Show services, state, health and URLs (exit 1 when one is not running or not healthy)."""
     from devstack import lifecycle
 
     statuses = lifecycle.status(_project(files, project_name))
     if as_json:
         click.echo(report.as_json("status", {"services": [s.to_dict() for s in statuses]}))
     else:
-        click.echo(report.status_table(statuses))
+        click.echo(report.status_table(statuses, uptime=True))
+    return 0 if statuses and all(s.ok for s in statuses) else EXIT_FAILED
+
+
+class _TailLines(click.ParamType):
+    """A number of lines (0 or more), or 'all'."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if text == "all" or (text.isdigit() and int(text) >= 0):
+            return text
+        self.fail(f"{value!r} is not a number of lines (or 'all')", param, ctx)
 
 
 @cli.command()
-@project_options
-@click.option("-f", "--follow", is_flag=True, help="Follow the output.")
-@click.option("-n", "--tail", default="200", show_default=True, help="Lines from the end ('all').")
+@project_options(short_file=False)
+@click.option("-f", "--follow", is_flag=True, help="Follow the output (as `docker compose logs -f`).")
+@click.option("-n", "--tail", default="200", show_default=True, type=_TailLines(), help="Lines from the end.")
 @click.argument("services", nargs=-1)
 def logs(
     files: tuple[str, ...],
@@ -234,25 +285,48 @@ def logs(
     tail: str,
     services: tuple[str, ...],
 ) -> int:
-    """Show the logs of the stack or of SERVICES."""
+    """Show the logs of the stack or of SERVICES.
+
+    As in Compose, -f after `logs` is --follow; name compose files before the command
+    (`devstack -f x.yml logs -f`) or with --file.
+    """
+    from devstack import lifecycle
     from devstack.compose import ComposeRunner
 
-    runner = ComposeRunner(_project(files, project_name))
+    for name in services:
+        if name.endswith((".yml", ".yaml")):
+            raise UsageError(
+                f"{name} looks like a compose file, not a service",
+                hint=f"after `logs`, -f is --follow (as in Compose): name the file before the command, "
+                f"`devstack -f {name} logs`, or with `--file {name}`",
+            )
+    project = _project(files, project_name)
+    lifecycle.own_containers(project)
     args = ["logs", "--tail", tail] + (["--follow"] if follow else [])
-    return runner.passthrough(*args, *(["--", *services] if services else []))
+    return ComposeRunner(project).passthrough(*args, *(["--", *services] if services else []))
+
+
+# A shell in the container: bash where the image has it, else sh.
+SHELL = ["sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"]
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True})
 @project_options
 @click.argument("service")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def exec_(files: tuple[str, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
-    """Run COMMAND in SERVICE's container: devstack exec web -- bash"""
+    """Run COMMAND in SERVICE's container (`devstack exec web -- ls -l`); without one, a shell.
+
+    It runs as the service's user: the host user for services with
+    `user: "${HOST_UID}:${HOST_GID}"`, so files it writes in bind mounts are yours.
+    """
+    from devstack import lifecycle
     from devstack.compose import ComposeRunner
 
-    runner = ComposeRunner(_project(files, project_name))
+    project = _project(files, project_name)
+    lifecycle.own_containers(project)
     tty = [] if sys.stdin.isatty() and sys.stdout.isatty() else ["-T"]
-    return runner.passthrough("exec", *tty, service, *command)
+    return ComposeRunner(project).passthrough("exec", *tty, service, *(command or SHELL))
 
 
 @cli.command()
@@ -273,6 +347,8 @@ def doctor(as_json: bool) -> int:
         click.echo(report.findings_json(findings))
     else:
         click.echo(report.findings_text(findings, verbose=True))
+    if any(f.code in ("DS701", "DS703") for f in findings):
+        return EXIT_NO_ENGINE  # no engine, or no Compose: as the README's table says
     return EXIT_FAILED if has_errors(findings) else 0
 
 
@@ -612,6 +688,13 @@ def _terminate_like_interrupt() -> None:
         pass  # not the main thread (embedded use): leave signals to the host program
 
 
+def _usage_hint(exc: click.ClickException) -> str:
+    """Where to read how the command is used, in the same shape as every other error."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "devstack"
+    return f"`{command} --help` shows the options and arguments"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes (the one place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -623,7 +706,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(report.error(exc.format_message(), _usage_hint(exc)), err=True)
         code = exc.exit_code
     except click.Abort:
         click.echo("Interrupted.", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"  # the checkout that created it
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class PortHolder:
 
 
 _client: Any = None
+# The engine names a volume that has no name of its own with 64 hex digits.
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
@@ -61,10 +65,10 @@ class _NotLocal(Exception):
     """The engine is not on a local unix socket: use the SDK."""
 
 
-def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET an Engine API path over a local unix socket, without the SDK (~1 ms, no import cost).
+def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[int, bytes]:
+    """Ask an Engine API path over a local unix socket, without the SDK (no import of it).
 
-    Only for the hot paths of `up` and `check`; everything else goes through the SDK.
+    For the hot paths of `up` and `check` and small calls; everything else goes through the SDK.
     """
     host = docker_host()
     if not host.startswith("unix://"):
@@ -73,7 +77,7 @@ def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -88,7 +92,7 @@ def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def quick_ping(timeout: float = 3.0) -> None:
-    """Ask a local (unix socket) engine for /_ping without importing the SDK (~1 ms).
+    """Ask a local (unix socket) engine for /_ping without importing the SDK.
 
     Remote engines (tcp://, ssh://) are pinged through the SDK instead.
     """
@@ -254,6 +258,9 @@ class ContainerInfo:
     ports: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
     exposed: tuple[int, ...]  # container TCP ports the image or compose declare
     oom_killed: bool = False
+    restart_policy: str = ""  # "", no, always, unless-stopped, on-failure
+    working_dir: str = ""  # the project directory of the checkout that created it (Compose label)
+    anonymous_volumes: tuple[str, ...] = ()  # volumes mounted without a name (an image's VOLUME)
 
 
 def ping() -> None:
@@ -355,8 +362,18 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         for binding in bindings or []:
             if binding.get("HostPort"):
                 ports.append((binding.get("HostIp") or "", int(binding["HostPort"]), int(number), proto))
+    # Compose writes `expose:` entries without a protocol ("6379"); images say "6379/tcp".
     exposed = sorted(
-        {int(spec.partition("/")[0]) for spec in (config.get("ExposedPorts") or {}) if spec.endswith("/tcp")}
+        {
+            int(number)
+            for number, _, proto in (spec.partition("/") for spec in (config.get("ExposedPorts") or {}))
+            if proto in ("", "tcp") and number.isdigit()
+        }
+    )
+    anonymous = tuple(
+        str(m.get("Name"))
+        for m in data.get("Mounts") or []
+        if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(str(m.get("Name") or ""))
     )
     return ContainerInfo(
         id=data["Id"],
@@ -371,6 +388,9 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         ports=tuple(ports),
         exposed=tuple(exposed),
         oom_killed=bool(state.get("OOMKilled")),
+        restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
+        working_dir=labels.get(WORKING_DIR_LABEL, ""),
+        anonymous_volumes=anonymous,
     )
 
 
@@ -438,6 +458,32 @@ def exists(kind: str, name: str) -> bool | None:
         from docker.errors import NotFound
 
         return False if isinstance(exc, NotFound) else None
+
+
+def remove_volume(name: str) -> bool | None:
+    """Delete a volume: True when gone, False when still in use, None when the engine failed."""
+    from urllib.parse import quote
+
+    try:
+        status, _ = _local_get(f"/volumes/{quote(name, safe='')}", method="DELETE")
+        return True if status in (204, 404) else False if status == 409 else None
+    except _NotLocal:
+        pass
+    except OSError:
+        return None
+    from docker.errors import APIError, NotFound
+
+    try:
+        client().volumes.get(name).remove()
+        return True
+    except NotFound:
+        return True
+    except APIError as exc:
+        return False if exc.status_code == 409 else None
+    except EngineUnavailable:
+        return None
+    except _sdk_errors():
+        return None
 
 
 def server_version() -> str:

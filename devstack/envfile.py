@@ -39,6 +39,8 @@ _KEY_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 @dataclass(frozen=True)
 class ExampleEntry:
+    """One key of .env.example, with its comments."""
+
     key: str
     line: str  # the line as written in .env.example
     comments: tuple[str, ...]  # comment lines directly above it
@@ -60,6 +62,8 @@ class HostUser:
 
 @dataclass
 class SyncResult:
+    """What `env sync` did to .env."""
+
     path: Path
     created: bool = False
     added: list[str] = field(default_factory=list)

@@ -50,6 +50,8 @@ _REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
 
 @dataclass(frozen=True)
 class Edge:
+    """A dependency edge between two services."""
+
     source: str  # the dependent service
     target: str  # the service it needs
     kind: str  # depends_on or links
