@@ -76,6 +76,8 @@ class Outcome:
     reference: float | None
     budget: float | None
     note: str = ""
+    limit: float | None = None  # an absolute bound on `ours` (in `unit`), instead of a ratio
+    unit: str = "s"
 
     @property
     def ratio(self) -> float | None:
@@ -83,6 +85,8 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        if self.limit is not None:
+            return self.ours <= self.limit
         return self.budget is None or (self.ratio is not None and self.ratio <= self.budget)
 
 
@@ -158,17 +162,67 @@ def _compose() -> list[str]:
     return ["docker", "compose"]
 
 
+def _many_services(tmp: str, count: int = 500) -> Path:
+    """A generated project of `count` services: images, ports, variables, mounts, dependencies."""
+    root = Path(tmp) / f"many{count}"
+    (root / "data").mkdir(parents=True)
+    ports = _free_ports(count)
+    lines = ["name: dsbench-many", "x-common: &common", "  restart: unless-stopped", "services:"]
+    for i in range(count):
+        lines += [
+            f"  svc{i}:",
+            "    <<: *common",
+            f"    image: registry.example/team/svc{i}:${{TAG_{i % 7}:-1.{i}}}",
+            "    environment:",
+            f'      SERVICE_ID: "{i}"',
+            "      LOG_LEVEL: ${LOG_LEVEL:-info}",
+            f"      UPSTREAM: http://svc{max(i - 1, 0)}:8080",
+            "    ports:",
+            f'      - "127.0.0.1:{ports[i]}:8080"',
+            "    volumes:",
+            f"      - ./data/svc{i}:/var/lib/svc",
+            "      - cache:/cache",
+        ]
+        if i:
+            lines += ["    depends_on:", f"      svc{i - 1}:", "        condition: service_started"]
+    lines += ["volumes:", "  cache: {}"]
+    (root / "compose.yaml").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _free_ports(count: int, start: int = 20000) -> list[int]:
+    """Ports free on 127.0.0.1 now, below the ephemeral range (outgoing connections use that)."""
+    import socket
+
+    found: list[int] = []
+    port = start
+    while len(found) < count and port < 32768:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                found.append(port)
+            except OSError:
+                pass
+        port += 1
+    return found
+
+
 def bench_check(runs: int) -> list[Outcome]:
     if not have_engine():
         return [Outcome("devstack check (skipped: no Docker engine/Compose)", 0, None, None)]
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
-        site = _drupal_project(tmp)
-        ours, ref = side_by_side(
-            runs,
-            lambda: wall([DEVSTACK, "check"], cwd=site),
-            lambda: wall([*_compose(), "config", "-q"], cwd=site),
-        )
-    return [Outcome("devstack check vs docker compose config -q (drupal)", ours, ref, 2.5)]
+        for label, site, budget in (
+            ("drupal", _drupal_project(tmp), 1.8),
+            ("500 services", _many_services(tmp), 2.0),
+        ):
+            ours, ref = side_by_side(
+                runs,
+                lambda site=site: wall([DEVSTACK, "check"], cwd=site),
+                lambda site=site: wall([*_compose(), "config", "-q"], cwd=site),
+            )
+            out.append(Outcome(f"devstack check vs docker compose config -q ({label})", ours, ref, budget))
+    return out
 
 
 def bench_up(runs: int) -> list[Outcome]:
@@ -232,11 +286,166 @@ def bench_up(runs: int) -> list[Outcome]:
     return out
 
 
+# -- devstack proxy (issue 9) ---------------------------------------------------------------------
+
+PROXY_CYCLES = 20
+PROXY_LOAD_RATE = 50  # requests per second at the routed project
+PROXY_LOAD_SECONDS = 10
+PROXY_LOAD_CHANGES = 5  # stop/start cycles of the other project meanwhile
+
+
+def _proxy_get(port: int, host: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", "/", headers={"Host": host})
+        answer = conn.getresponse()
+        body = answer.read()
+        conn.close()
+        return answer.status, body
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, repr(exc).encode()
+
+
+def _proxy_project(tmp: Path, name: str, text: str) -> Path:
+    root = tmp / name
+    root.mkdir()
+    (root / "compose.yaml").write_text(
+        f"name: {name}\n"
+        "services:\n"
+        "  web:\n"
+        "    image: devstack-test/busybox:latest\n"
+        f'    command: ["sh", "-c", "echo {text} > /www/index.html; exec httpd -f -p 80 -h /www"]\n'
+        '    expose: ["80"]\n'
+    )
+    subprocess.run([*_compose(), "up", "-d"], cwd=root, check=True, capture_output=True)
+    return root
+
+
+def _wait_proxy(port: int, host: str, ok: Callable[[int, bytes], bool], timeout: float = 30.0) -> float:
+    """Poll every 5 ms until `ok`; the wall-clock time it first held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = _proxy_get(port, host, timeout=2.0)
+        if ok(status, body):
+            return time.time()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}: not the expected answer in {timeout:g} s: {status} {body[:80]!r}")
+        time.sleep(0.005)
+
+
+def bench_proxy(runs: int) -> list[Outcome]:
+    """Start event -> route answering (median, p95 over 20 cycles); failed requests under load."""
+    import socket
+    import threading
+
+    if not have_engine():
+        return [Outcome("devstack proxy (skipped: no Docker engine)", 0, None, None)]
+    image = subprocess.run(
+        ["docker", "image", "inspect", "devstack-test/busybox:latest"], capture_output=True
+    )
+    if image.returncode != 0:
+        return [Outcome("devstack proxy (skipped: run scripts/build-test-images.sh)", 0, None, None)]
+    prefix = f"dsbench-{os.getpid()}"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy = f"{prefix}-proxy"
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        steady = _proxy_project(Path(tmp), f"{prefix}-steady", "steady")
+        moving = _proxy_project(Path(tmp), f"{prefix}-moving", "moving")
+        try:
+            subprocess.run(
+                [DEVSTACK, "proxy", "start", "--name", proxy, "--port", str(port)]
+                + ["--projects", f"{prefix}-*"],
+                check=True,
+                capture_output=True,
+            )
+            steady_host, moving_host = f"{prefix}-steady.localhost", f"{prefix}-moving.localhost"
+            _wait_proxy(port, steady_host, lambda st, b: st == 200 and b == b"steady\n")
+            _wait_proxy(port, moving_host, lambda st, b: st == 200 and b == b"moving\n")
+
+            latencies = []
+            label = f"label=com.docker.compose.project={prefix}-moving"
+            for _ in range(PROXY_CYCLES):
+                subprocess.run([*_compose(), "stop", "-t", "0"], cwd=moving, check=True, capture_output=True)
+                _wait_proxy(port, moving_host, lambda st, b: st == 404)
+                events = subprocess.Popen(
+                    ["docker", "events", "--format", "{{.TimeNano}}", "--filter", "type=container"]
+                    + ["--filter", "event=start", "--filter", label],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                time.sleep(0.3)  # subscribed before the start
+                subprocess.run([*_compose(), "start"], cwd=moving, check=True, capture_output=True)
+                line = events.stdout.readline() if events.stdout else ""
+                events.kill()
+                events.wait()
+                started = int(line.strip()) / 1e9
+                answered = _wait_proxy(port, moving_host, lambda st, b: st == 200 and b == b"moving\n")
+                latencies.append(answered - started)
+            latencies.sort()
+            p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+            out.append(
+                Outcome(
+                    f"proxy: start event -> route answers ({PROXY_CYCLES} cycles)",
+                    statistics.median(latencies),
+                    None,
+                    None,
+                    f"median; p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms",
+                    limit=1.0,
+                )
+            )
+
+            failures: list[str] = []
+            sent = [0]
+
+            def load() -> None:
+                next_at = time.monotonic()
+                for _ in range(PROXY_LOAD_RATE * PROXY_LOAD_SECONDS):
+                    status, body = _proxy_get(port, steady_host)
+                    sent[0] += 1
+                    if status != 200 or body != b"steady\n":
+                        failures.append(f"{status} {body[:60]!r}")
+                    next_at += 1 / PROXY_LOAD_RATE
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+
+            worker = threading.Thread(target=load)
+            worker.start()
+            changes = 0
+            began = time.monotonic()
+            while changes < PROXY_LOAD_CHANGES and time.monotonic() - began < PROXY_LOAD_SECONDS - 1:
+                subprocess.run([*_compose(), "stop", "-t", "0"], cwd=moving, check=True, capture_output=True)
+                subprocess.run([*_compose(), "start"], cwd=moving, check=True, capture_output=True)
+                changes += 1
+            worker.join(PROXY_LOAD_SECONDS + 60)
+            out.append(
+                Outcome(
+                    f"proxy: failed requests, {PROXY_LOAD_RATE}/s x {PROXY_LOAD_SECONDS} s, routes changing",
+                    float(len(failures)),
+                    None,
+                    None,
+                    f"of {sent[0]} requests, while another project stopped/started {changes} times"
+                    + (f"; first: {failures[0]}" if failures else ""),
+                    limit=0,
+                    unit="failed",
+                )
+            )
+        finally:
+            subprocess.run([DEVSTACK, "proxy", "stop", "--name", proxy], capture_output=True, check=False)
+            for root in (steady, moving):
+                subprocess.run([*_compose(), "down", "-t", "0"], cwd=root, capture_output=True, check=False)
+    return out
+
+
 BENCHES: dict[str, Callable[[int], list[Outcome]]] = {
     "help": bench_help,
     "new": bench_new,
     "check": bench_check,
     "up": bench_up,
+    "proxy": bench_proxy,
 }
 
 
@@ -249,7 +458,7 @@ def have_engine() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -262,8 +471,11 @@ def main() -> int:
         ref = f"{o.reference * 1000:8.1f} ms" if o.reference else " " * 11
         ratio = f"{o.ratio:5.2f}x" if o.ratio else "      "
         budget = f"budget {o.budget:.2f}x" if o.budget else "report only"
+        value = f"{o.ours * 1000:8.1f} ms" if o.unit == "s" else f"{o.ours:8.0f} {o.unit[:2]:2}"
+        if o.limit is not None:
+            budget = f"<= {o.limit * 1000:.0f} ms" if o.unit == "s" else f"<= {o.limit:g} {o.unit}"
         verdict = "ok" if o.ok else "OVER BUDGET"
-        print(f"{o.name:58} {o.ours * 1000:8.1f} ms {ref} {ratio}  {budget:13} {verdict} {o.note}")
+        print(f"{o.name:58} {value} {ref} {ratio}  {budget:13} {verdict} {o.note}")
         failed |= not o.ok
     if args.json:
         args.json.write_text(json.dumps([o.__dict__ | {"ratio": o.ratio} for o in outcomes], indent=2))

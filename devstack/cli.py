@@ -12,8 +12,11 @@ import click
 from devstack import __version__, report
 from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
 
-# Start-up time is a budget (`--help` within 1.5x of `import click`): pathlib, json, the
-# Docker SDK and cookiecutter are imported inside the commands that use them.
+# The lazy-import rule (written here once for the whole package): start-up time is a budget
+# (`devstack --help` within 1.5x of `python -c "import click"`, measured by benchmarks/bench.py).
+# Modules that cost import time (the Docker SDK, cookiecutter, jinja2, jsonschema, yaml, json,
+# pathlib) are imported inside the functions and commands that use them, never at the top of
+# cli.py or of a module that cli.py imports at start-up.
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -21,14 +24,21 @@ if TYPE_CHECKING:
     from devstack.project import Project
 
 
+class _Options:
+    """Global options main() needs after the command has ended (click's context is gone then)."""
+
+    debug = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="devstack")
-@click.option("--debug", is_flag=True, help="Show tracebacks for every error.")
+@click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
 def cli(debug: bool) -> None:
     """Reproducible local development environments on Docker Compose.
 
     Create a project with `devstack new STACK DIR`; start it with `devstack up`.
     """
+    _Options.debug = debug
 
 
 @cli.command()
@@ -166,6 +176,7 @@ def up(
                     "services": [s.to_dict() for s in result.services],
                     "findings": [f.to_dict() for f in result.findings + result.runtime],
                     "seconds": round(result.seconds, 2),
+                    "proxy": result.proxy.__dict__ if result.proxy is not None else None,
                 },
             )
         )
@@ -294,6 +305,176 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
         click.echo(".env already has every key of .env.example.")
 
 
+# -- devstack events, devstack proxy (the router, issue 9) ------------------------------------
+
+
+@cli.command()
+@project_options
+@click.option("--all", "all_projects", is_flag=True, help="Every Compose project, not only this one.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def events(files: tuple[str, ...], project_name: str | None, all_projects: bool, as_json: bool) -> None:
+    """Stream lifecycle events (create, start, health_status, die, stop, destroy); Ctrl-C ends."""
+    import json
+
+    from devstack import events as lifecycle
+
+    project = None if all_projects else _project(files, project_name).name
+    click.echo(
+        f"Following {'every Compose project' if project is None else project} (Ctrl-C ends).", err=True
+    )
+    for event in lifecycle.stream(project):
+        if as_json:
+            click.echo(json.dumps(event.to_dict()))
+        else:
+            click.echo(
+                f"{event.local_time()}  {event.project}  {event.service or '-'}  {event.event}"
+                + (f"  {event.detail}" if event.detail else "")
+            )
+
+
+def _proxy_name(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--name",
+        default="devstack-proxy",
+        envvar="DEVSTACK_PROXY_NAME",
+        show_default=True,
+        help="The proxy's name (its containers, network and volume are named after it).",
+    )(fn)
+
+
+@cli.group()
+def proxy() -> None:
+    """One shared reverse proxy: http://PROJECT.localhost/ for every running project."""
+
+
+@proxy.command("start")
+@click.option("--port", default=80, show_default=True, help="Port the proxy publishes.")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address the proxy publishes on.")
+@click.option("--domain", default="localhost", show_default=True, help="Projects answer at PROJECT.DOMAIN.")
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    metavar="URL",
+    help="Also follow this engine (pull mode; repeatable): unix:///path.sock or tcp://HOST:PORT, "
+    "optionally ?address=HOST where its published ports are reached.",
+)
+@click.option(
+    "--api", metavar="[ADDRESS:]PORT", help="Publish the API for `devstack proxy agent` (push mode)."
+)
+@click.option("--token", envvar="DEVSTACK_PROXY_TOKEN", help="Token agents must send (needed off loopback).")
+@click.option("--grace", default=30.0, show_default=True, help="Seconds a lost engine's routes are kept.")
+@click.option("--projects", default="*", show_default=True, help="Route only projects matching this pattern.")
+@_proxy_name
+def proxy_start(
+    port: int,
+    listen: str,
+    domain: str,
+    engines: tuple[str, ...],
+    api: str | None,
+    token: str | None,
+    grace: float,
+    projects: str,
+    name: str,
+) -> None:
+    """Start the proxy (nginx + a watcher container); it keeps running after the terminal closes."""
+    from devstack.proxy import control
+    from devstack.proxy import report as proxy_report
+
+    options = control.StartOptions(port, listen, domain, engines, api, token, grace, projects, name)
+    result = control.start(options, progress=lambda line: click.echo(line, err=True))
+    click.echo(proxy_report.started_text(result))
+
+
+@proxy.command("stop")
+@_proxy_name
+def proxy_stop(name: str) -> None:
+    """Stop and remove the proxy (projects keep running)."""
+    from devstack.proxy import control
+
+    found = control.stop(name)
+    click.echo(f"The proxy {name!r} is stopped." if found else f"The proxy {name!r} was not running.")
+
+
+@proxy.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_proxy_name
+def proxy_status(as_json: bool, name: str) -> int:
+    """What runs where: nginx, the watcher, the engines and agents followed (exit 1 when down)."""
+    from devstack.proxy import control
+    from devstack.proxy import report as proxy_report
+
+    current = control.status(name)
+    if as_json:
+        click.echo(report.as_json("proxy-status", current.to_dict()))
+    else:
+        click.echo(proxy_report.status_text(current))
+    return 0 if current.running else EXIT_FAILED
+
+
+@proxy.command("routes")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_proxy_name
+def proxy_routes(as_json: bool, name: str) -> int:
+    """List the routes, and the projects that are not routed and why."""
+    from devstack.proxy import control
+    from devstack.proxy import report as proxy_report
+
+    current = control.status(name)
+    if as_json:
+        state = current.state or {}
+        click.echo(
+            report.as_json(
+                "proxy-routes",
+                {
+                    "running": current.running,
+                    "routes": state.get("routes", []),
+                    "unrouted": state.get("unrouted", []),
+                },
+            )
+        )
+    else:
+        click.echo(proxy_report.routes_text(current))
+    return 0 if current.running else EXIT_FAILED
+
+
+@proxy.command("agent")
+@click.option("--to", "to", required=True, metavar="URL", help="The proxy's API, e.g. http://10.0.0.1:8081.")
+@click.option("--token", envvar="DEVSTACK_PROXY_TOKEN", help="The proxy's token (needed off loopback).")
+@click.option(
+    "--engine", "engine_url", metavar="URL", help="The engine to follow (default: as the docker CLI)."
+)
+@click.option("--address", help="Where the proxy reaches this host's published ports (default: detected).")
+@click.option("--name", "agent_name", help="This agent's name at the proxy (default: the host name).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between heartbeats.")
+@click.option("--grace", default=30.0, show_default=True, help="Seconds a lost engine's routes are kept.")
+def proxy_agent(
+    to: str,
+    token: str | None,
+    engine_url: str | None,
+    address: str | None,
+    agent_name: str | None,
+    interval: float,
+    grace: float,
+) -> None:
+    """Follow the engine here and push its routes to a proxy elsewhere (push mode; Ctrl-C ends)."""
+    import threading
+    import time as clock
+
+    from devstack.engine import docker_host
+    from devstack.proxy import agent
+
+    settings = agent.check_settings(
+        agent.AgentSettings(to, token, engine_url or docker_host(), address, agent_name, interval, grace)
+    )
+
+    def say(line: str) -> None:
+        click.echo(f"{clock.strftime('%H:%M:%S')} {line}", err=True)
+
+    say(f"agent {settings.name}: following {settings.engine_url}, pushing to {settings.to}")
+    agent.run(settings, say, threading.Event())
+
+
 def _terminate_like_interrupt() -> None:
     """SIGTERM (a closed terminal, `kill`, a CI timeout) cleans up like Ctrl-C does."""
     import signal
@@ -311,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes (the one place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     _terminate_like_interrupt()
-    debug = "--debug" in args or os.environ.get("DEVSTACK_DEBUG") == "1"
+    _Options.debug = False
     try:
         rv = cli.main(args=args, prog_name="devstack", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
@@ -324,7 +505,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         code = EXIT_INTERRUPTED
     except DevstackError as exc:
-        if debug:
+        if _Options.debug:
             import traceback
 
             traceback.print_exc()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from devstack.errors import ComposeFailed, ComposeNotFound, EngineUnavailable
 from devstack.project import Project
@@ -35,18 +36,6 @@ class ComposeBinary:
     @property
     def name(self) -> str:
         return " ".join(self.shown or self.argv)
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    """One container of the project as `compose ps` reports it."""
-
-    service: str
-    name: str
-    state: str  # running, exited, restarting, created, paused, dead
-    health: str  # healthy, unhealthy, starting, or "" (no healthcheck)
-    exit_code: int | None
-    publishers: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
 
 
 _probed: dict[str, ComposeBinary] = {}
@@ -124,58 +113,134 @@ def version_of(binary: ComposeBinary) -> str:
     return binary.version or _version_of(binary.argv) or "unknown"
 
 
-def classify(stderr: str) -> tuple[type[Exception] | None, str | None]:
-    """Map Compose's error output to (a more specific error class or None, a hint)."""
-    text = stderr.lower()
-    if "cannot connect to the docker daemon" in text or "error while fetching server api version" in text:
-        return EngineUnavailable, "start Docker (dockerd or Docker Desktop), then `devstack doctor`"
-    if "permission denied" in text and "docker.sock" in text:
-        return EngineUnavailable, "add your user to the docker group, or use rootless Docker"
-    if "is not a docker command" in text:
-        return ComposeNotFound, "install the Compose plugin (docker-compose-plugin)"
-    if "port is already allocated" in text or "address already in use" in text:
-        return None, "another process or container holds that port: `devstack check` names it"
-    if "pull access denied" in text or "manifest unknown" in text or "not found: manifest" in text:
-        return None, "the image is not available: build it locally or check its name and tag"
-    if "no such service" in text:
-        return None, "check the service name with `devstack status`"
-    if "is unhealthy" in text or "dependency failed to start" in text:
-        return None, "a dependency's healthcheck failed: see `devstack logs SERVICE`"
-    return None, None
+class Diagnosis(NamedTuple):
+    """What Compose's error output means: a check code, a more specific error class, a hint."""
+
+    code: str  # the check code for a `config` failure ("DS100" when nothing more specific fits)
+    error: type[Exception] | None  # EngineUnavailable / ComposeNotFound, or None
+    hint: str | None
 
 
-def parse_ps(output: str) -> list[dict[str, Any]]:
-    """`ps --format json`: one JSON array (before v2.21) or one object per line (since)."""
-    text = output.strip()
-    if not text:
-        return []
-    if text.startswith("["):
-        data = json.loads(text)
-        return [d for d in data if isinstance(d, dict)]
-    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+# (pattern, check code, error class, hint), first match wins. Compose v2 and v1 wordings both.
+_PATTERNS: tuple[tuple[str, str, type[Exception] | None, str | None], ...] = (
+    (
+        r"cannot connect to the docker daemon|error while fetching server api version",
+        "DS100",
+        EngineUnavailable,
+        "start Docker (dockerd or Docker Desktop), then `devstack doctor`",
+    ),
+    (
+        r"permission denied.*docker\.sock",
+        "DS100",
+        EngineUnavailable,
+        "add your user to the docker group, or use rootless Docker",
+    ),
+    (
+        r"is not a docker command",
+        "DS100",
+        ComposeNotFound,
+        "install the Compose plugin (docker-compose-plugin)",
+    ),
+    (
+        r"required variable \S+ is missing|missing mandatory value",
+        "DS302",
+        None,
+        "set it in .env (or the shell)",
+    ),
+    (
+        r"invalid template|invalid interpolation",
+        "DS307",
+        None,
+        "write ${NAME}, ${NAME:-default} or ${NAME:?message}",
+    ),
+    (
+        r"^yaml:|mapping key .* already defined|while (parsing|scanning)|found undefined alias|"
+        r"did not find expected",
+        "DS102",
+        None,
+        "fix the YAML at the line Compose names",
+    ),
+    (r"dependency cycle|circular dependency", "DS209", None, "remove one of the dependencies in the cycle"),
+    (
+        r"cannot extend service .*(no such file|not found: stat)|extends.*no such file",
+        "DS204",
+        None,
+        "`file:` is relative to the file that contains the `extends`",
+    ),
+    (r"cannot extend service", "DS203", None, "extends names a service of the same file, or of `file:`"),
+    (r"depends on undefined service|depends on service .* which is undefined", "DS201", None, None),
+    (r"network stack of service .* which is undefined", "DS206", None, None),
+    (r"undefined network|network .* (is not declared|not defined)", "DS207", None, None),
+    (r"undefined volume|named volume .* no declaration", "DS208", None, None),
+    (r"undefined (secret|config)", "DS214", None, None),
+    (r"env file .* not found|couldn't find env file", "DS304", None, None),
+    (r"build path .* does not exist|unable to prepare context", "DS501", None, None),
+    (r"invalid (ip address|port|containerport|hostport|published port)", "DS403", None, None),
+    (
+        r"^validating |additional propert|is invalid because|unsupported config option|invalid type|"
+        r"must be a |does not match any of the regexes",
+        "DS103",
+        None,
+        "see the Compose file reference for this option",
+    ),
+    (
+        r"^open .*: no such file or directory",
+        "DS215",
+        None,
+        "fix the path (relative to the file that names it)",
+    ),
+    (
+        r"port is already allocated|address already in use",
+        "DS402",
+        None,
+        "another process or container holds that port: `devstack check` names it",
+    ),
+    (
+        r"pull access denied|manifest unknown|not found: manifest",
+        "DS100",
+        None,
+        "the image is not available: build it locally or check its name and tag",
+    ),
+    (r"no such service", "DS100", None, "check the service name with `devstack status`"),
+    (
+        r"is unhealthy|dependency failed to start",
+        "DS100",
+        None,
+        "a dependency's healthcheck failed: see `devstack logs SERVICE`",
+    ),
+)
 
 
-def _state_from_ps(item: dict[str, Any]) -> ContainerState:
-    pubs = []
-    for pub in item.get("Publishers") or []:
-        if pub.get("PublishedPort"):
-            pubs.append(
-                (
-                    str(pub.get("URL") or ""),
-                    int(pub["PublishedPort"]),
-                    int(pub.get("TargetPort") or 0),
-                    str(pub.get("Protocol") or "tcp"),
-                )
-            )
-    exit_code = item.get("ExitCode")
-    return ContainerState(
-        service=str(item.get("Service") or ""),
-        name=str(item.get("Name") or ""),
-        state=str(item.get("State") or "").lower(),
-        health=str(item.get("Health") or "").lower(),
-        exit_code=int(exit_code) if isinstance(exit_code, int) else None,
-        publishers=tuple(pubs),
-    )
+def diagnose(stderr: str) -> Diagnosis:
+    """Classify Compose's error output: the one place that reads its wording."""
+    lines = [line.strip() for line in stderr.splitlines() if "level=warning" not in line]
+    for pattern, code, error, hint in _PATTERNS:  # compiled on use: rare, off the hot path
+        regex = re.compile(pattern, re.IGNORECASE)
+        if any(regex.search(line) for line in lines):
+            return Diagnosis(code, error, hint)
+    return Diagnosis("DS100", None, None)
+
+
+# Compose's own bugs in printing a valid model (2.26: `build.ssh` entries with a path fail
+# with "json: error calling MarshalJSON for type types.SSHKey").
+_MARSHAL_BUG = r"json: (error calling MarshalJSON|unsupported (type|value))"
+
+
+@dataclass(frozen=True)
+class ComposeModel:
+    """What `compose config` said about a project: its merged model, or why there is none.
+
+    `data` is the merged, interpolated model of every profile (`--profile '*'`), as Compose
+    itself computes it; None when Compose gave none (`rejected` or `unavailable` says why).
+    With both `data` and `rejected`, Compose rejected the project and `data` is what it printed
+    without its consistency checks (`--no-consistency`).
+    """
+
+    data: dict[str, Any] | None
+    rejected: str | None = None  # Compose's error output when it rejected the project
+    unavailable: str | None = None  # why Compose was not asked, or gave no answer
+    workaround: str | None = None  # a Compose bug that was worked around, in a sentence
+    warnings: str = ""  # Compose's stderr on success (unset variables, obsolete keys)
 
 
 class ComposeRunner:
@@ -193,17 +258,13 @@ class ComposeRunner:
         for proc in list(self._running):
             proc.kill()
 
-    def argv(self, *args: str) -> list[str]:
+    def argv(self, *args: str, name: bool = True) -> list[str]:
+        """The full command. `name=False` leaves the project name to Compose (the same rules
+        as Project.name), unless -p was given: `config` then starts without devstack reading
+        the files for a top-level `name:` first."""
         files = [arg for path in self.project.files for arg in ("-f", str(path))]
-        return [
-            *self.binary.argv,
-            "--project-directory",
-            str(self.project.root),
-            *files,
-            "-p",
-            self.project.name,
-            *args,
-        ]
+        named = ["-p", self.project.name] if name or self.project.explicit_name else []
+        return [*self.binary.argv, "--project-directory", str(self.project.root), *files, *named, *args]
 
     def _env(self) -> dict[str, str]:
         env = dict(self.project.shell_env)
@@ -212,10 +273,10 @@ class ComposeRunner:
         return env
 
     def run(
-        self, *args: str, check: bool = True, timeout: float | None = None
+        self, *args: str, check: bool = True, timeout: float | None = None, name: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run a short compose command and capture its output."""
-        argv = self.argv(*args)
+        argv = self.argv(*args, name=name)
         try:
             popen = subprocess.Popen(
                 argv,
@@ -249,7 +310,7 @@ class ComposeRunner:
         if self._cancelled:
             raise ComposeFailed(argv, proc.returncode, "cancelled by devstack")
         if check and proc.returncode != 0:
-            raise self._failure(argv, proc.returncode, proc.stderr or proc.stdout)
+            raise self._failure(args, proc.returncode, proc.stderr or proc.stdout)
         return proc
 
     def stream(self, *args: str, on_line: Callable[[str], None] | None = None) -> None:
@@ -283,7 +344,7 @@ class ComposeRunner:
                 proc.kill()
             raise
         if returncode != 0:
-            raise self._failure(argv, returncode, "\n".join(tail))
+            raise self._failure(args, returncode, "\n".join(tail))
 
     def passthrough(self, *args: str) -> int:
         """Run with the user's terminal attached (logs -f, exec); return Compose's exit code."""
@@ -293,30 +354,79 @@ class ComposeRunner:
         except FileNotFoundError as exc:
             raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
 
-    def _failure(self, argv: list[str], returncode: int, output: str) -> Exception:
+    def _failure(self, args: Sequence[str], returncode: int, output: str) -> Exception:
         tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
-        kind, hint = classify(tail)
-        if kind is EngineUnavailable:
-            return EngineUnavailable("the Docker engine is not reachable", hint=hint)
-        if kind is ComposeNotFound:
-            return ComposeNotFound("Docker Compose is not installed", hint=hint)
-        shown = [*(self.binary.shown or self.binary.argv), *argv[len(self.argv()) :]]
-        return ComposeFailed(shown, returncode, tail, hint=hint)
+        diagnosis = diagnose(tail)
+        if diagnosis.error is EngineUnavailable:
+            return EngineUnavailable("the Docker engine is not reachable", hint=diagnosis.hint)
+        if diagnosis.error is ComposeNotFound:
+            return ComposeNotFound("Docker Compose is not installed", hint=diagnosis.hint)
+        shown = [*(self.binary.shown or self.binary.argv), *args]
+        return ComposeFailed(shown, returncode, tail, hint=diagnosis.hint)
 
     # -- commands ------------------------------------------------------------------------
 
-    def config(self) -> dict[str, Any]:
-        """The merged, interpolated, normalised model, as Compose itself computes it."""
+    def config(self, *flags: str) -> tuple[dict[str, Any], str]:
+        """`config` with flags, every profile included: (the model, Compose's stderr).
+
+        v2 prints JSON (`--format yaml` among the flags asks for YAML); v1 prints YAML, and
+        lists services of every profile by itself. Raises ComposeFailed.
+        """
         if self.binary.v1:
             import yaml
 
-            out = self.run("config", timeout=CONFIG_TIMEOUT).stdout
-            data = yaml.safe_load(out)
+            proc = self.run("config", *flags, timeout=CONFIG_TIMEOUT, name=False)
+            data = yaml.load(proc.stdout, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         else:
-            data = json.loads(self.run("config", "--format", "json", timeout=CONFIG_TIMEOUT).stdout)
-        return data if isinstance(data, dict) else {}
+            yaml_format = "yaml" in flags
+            if not yaml_format:
+                flags = ("--format", "json", *flags)
+            proc = self.run("--profile", "*", "config", *flags, timeout=CONFIG_TIMEOUT, name=False)
+            if yaml_format:
+                from devstack.composefile import parse
 
-    def ps(self) -> list[ContainerState]:
-        """The project's containers, stopped ones included (v2 only; see engine for v1)."""
-        out = self.run("ps", "--all", "--format", "json").stdout
-        return [_state_from_ps(item) for item in parse_ps(out)]
+                data = parse(proc.stdout, self.project.root / "(compose config)").data
+            else:
+                data = json.loads(proc.stdout)
+        return (data if isinstance(data, dict) else {}), proc.stderr
+
+    def model(self, *flags: str) -> ComposeModel:
+        """The merged model of every profile, from one `config` call when all is well.
+
+        When Compose fails on a valid project because of its own bug in printing it, the YAML
+        output is read instead. When it rejects the project, it is asked once more without its
+        consistency checks (undefined services, networks, volumes; cycles), so that devstack's
+        checks can say exactly where the problem is; `rejected` keeps Compose's own words.
+        """
+        try:
+            data, warnings = self.config(*flags)
+            return ComposeModel(data, warnings=warnings)
+        except ComposeFailed as exc:
+            first = exc
+        if self._cancelled or first.returncode == -9:
+            return ComposeModel(None, unavailable=first.message)
+        workaround = None
+        if not self.binary.v1 and re.search(_MARSHAL_BUG, first.stderr_tail, re.IGNORECASE):
+            workaround = (
+                f"Compose {version_of(self.binary)} cannot print this project as JSON (a bug in "
+                "Compose, not in the project); its YAML output was read instead"
+            )
+            try:
+                data, warnings = self.config("--format", "yaml", *flags)
+                return ComposeModel(data, workaround=workaround, warnings=warnings)
+            except ComposeFailed as exc:
+                first = exc
+                if re.search(_MARSHAL_BUG, exc.stderr_tail, re.IGNORECASE):
+                    return ComposeModel(
+                        None,
+                        unavailable=f"Compose {version_of(self.binary)} cannot print this project "
+                        "(a bug in Compose, not in the project)",
+                    )
+        if self.binary.v1 or self._cancelled:
+            return ComposeModel(None, rejected=first.stderr_tail)
+        retry = ("--format", "yaml", "--no-consistency") if workaround else ("--no-consistency",)
+        try:
+            data, _ = self.config(*retry, *flags)
+        except ComposeFailed:
+            return ComposeModel(None, rejected=first.stderr_tail)
+        return ComposeModel(data, rejected=first.stderr_tail, workaround=workaround)

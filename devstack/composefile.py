@@ -61,10 +61,6 @@ class Reset:
 RESET = Reset()
 
 
-# Value records are NamedTuples, not dataclasses: `devstack check` has a startup budget and
-# a dataclass costs ~0.8 ms to create at import time, a NamedTuple ~0.1 ms.
-
-
 class Override(NamedTuple):
     """Compose's `!override` tag: the value replaces what earlier files defined, unmerged."""
 
@@ -82,10 +78,12 @@ class Duplicate(NamedTuple):
 class ComposeFile:
     """One compose file: its data and where each key is."""
 
-    def __init__(self, path: Path, label: str, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, label: str, data: dict[str, Any], role: str = "file") -> None:
         self.path = path
         self.label = label  # how findings name it: relative to the project root when inside it
         self.data = data
+        # "file" (a -f file), "extends" (named by `extends: {file:}`) or "include" (by `include:`)
+        self.role = role
         self.lines: dict[Key, int] = {}
         self.duplicates: list[Duplicate] = []
 

@@ -6,7 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from devstack.checks import Finding, Severity
+from devstack.checks import Finding
+from devstack.checks.codes import finding
 from devstack.errors import ComposeNotFound, DevstackError, EngineUnavailable
 
 MIN_FREE_BYTES = 5 * 1024**3
@@ -14,6 +15,7 @@ MIN_FREE_BYTES = 5 * 1024**3
 
 def run(project_dir: Path | None = None) -> list[Finding]:
     from devstack import compose, engine
+    from devstack.checks.capabilities import START_INTERVAL_SINCE, ignores_start_interval
 
     findings: list[Finding] = []
     docker_root: str | None = None
@@ -21,45 +23,49 @@ def run(project_dir: Path | None = None) -> list[Finding]:
         engine.ping()
         details = engine.info()
         docker_root = str(details.get("DockerRootDir") or "")
+        version = engine.server_version()
         findings.append(
-            Finding(
+            finding(
                 "DS700",
-                Severity.INFO,
-                f"Docker engine {engine.server_version()} answers "
-                f"({details.get('OperatingSystem', '?')}, "
-                f"storage {details.get('Driver', '?')})",
+                f"Docker engine {version} answers "
+                f"({details.get('OperatingSystem', '?')}, storage {details.get('Driver', '?')})",
             )
         )
+        if ignores_start_interval(version):
+            findings.append(
+                finding(
+                    "DS710",
+                    f"Docker Engine {version} ignores healthcheck `start_interval` (Engine "
+                    f"{START_INTERVAL_SINCE}+): a starting service's first health check waits a whole "
+                    "`interval` (30 s in devstack's stacks)",
+                    f"upgrade Docker Engine to {START_INTERVAL_SINCE} or newer",
+                )
+            )
     except EngineUnavailable as exc:
-        findings.append(Finding("DS701", Severity.ERROR, exc.message, hint=exc.hint))
+        findings.append(finding("DS701", exc.message, exc.hint))
     if not shutil.which("docker"):
         findings.append(
-            Finding(
+            finding(
                 "DS702",
-                Severity.WARNING,
                 "the docker CLI is not on PATH",
-                hint="install the Docker CLI (docker-ce-cli or docker.io)",
+                "install the Docker CLI (docker-ce-cli or docker.io)",
             )
         )
     try:
         binary = compose.probe()
         if binary.v1:
             findings.append(
-                Finding(
+                finding(
                     "DS704",
-                    Severity.WARNING,
-                    f"Compose v1 ({binary.version}) is end of life; devstack uses it with fewer features",
-                    hint="install the Compose v2 plugin so `docker compose version` answers",
+                    f"Compose v1 ({binary.version}) is end of life; devstack uses it with fewer features, "
+                    "and projects devstack generates need Compose v2",
+                    "install the Compose v2 plugin so `docker compose version` answers",
                 )
             )
         else:
-            findings.append(
-                Finding(
-                    "DS700", Severity.INFO, f"Compose {compose.version_of(binary)} ({binary.name})"
-                )
-            )
+            findings.append(finding("DS700", f"Compose {compose.version_of(binary)} ({binary.name})"))
     except ComposeNotFound as exc:
-        findings.append(Finding("DS703", Severity.ERROR, exc.message, hint=exc.hint))
+        findings.append(finding("DS703", exc.message, exc.hint))
     findings += _disk(docker_root, project_dir)
     if project_dir is not None:
         findings += _project_ports(project_dir)
@@ -76,15 +82,14 @@ def _disk(docker_root: str | None, project_dir: Path | None) -> list[Finding]:
         gib = free / 1024**3
         if free < MIN_FREE_BYTES:
             out.append(
-                Finding(
+                finding(
                     "DS705",
-                    Severity.WARNING,
                     f"only {gib:.1f} GiB free on {place}",
-                    hint="free some space: `docker system prune` removes unused images and containers",
+                    "free some space: `docker system prune` removes unused images and containers",
                 )
             )
         else:
-            out.append(Finding("DS700", Severity.INFO, f"{gib:.0f} GiB free on {place}"))
+            out.append(finding("DS700", f"{gib:.0f} GiB free on {place}"))
     return out
 
 

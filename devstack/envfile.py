@@ -41,7 +41,7 @@ class SyncResult:
 
 def generate_secret(length: int = 32) -> str:
     """Letters and digits only: safe unquoted in .env, YAML, shell and SQL."""
-    import secrets  # ~10 ms to import: only when a secret is made
+    import secrets
 
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 

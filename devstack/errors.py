@@ -98,3 +98,18 @@ class Interrupted(DevstackError):
     """The user pressed Ctrl-C."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# -- devstack proxy / devstack events ----------------------------------------------------------
+
+
+class EngineRequestFailed(DevstackError):
+    """The engine answered, with an error (a port taken, an image that does not build, ...)."""
+
+    def __init__(self, message: str, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class ProxyError(DevstackError):
+    """The shared proxy cannot do what was asked (a port taken, a token refused, ...)."""

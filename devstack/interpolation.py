@@ -8,17 +8,15 @@ ends at the first `}` that closes it; a malformed one is an error ("Invalid temp
 followed by anything else stays a literal `$`. An unset variable without a default becomes ""
 (Compose only warns).
 
-The substitution here is the fallback used when no Compose binary is installed; checks use
-the reference finder and `evaluate` to say which variables are missing.
+Compose itself interpolates the project; the checks use the reference finder and `evaluate`
+on each file as written, to say which variables are missing and on which line.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
-
-from devstack.composefile import Key, Override
+from collections.abc import Mapping
+from typing import NamedTuple
 
 MODIFIERS = (":-", ":?", ":+", "-", "?", "+")  # longest first: the order they are matched in
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
@@ -57,15 +55,10 @@ class Reference(NamedTuple):
     start: int
     end: int  # text[start:end] is the whole reference
     nested: tuple[Reference, ...] = ()
-    braced: bool = True
 
     @property
     def required(self) -> bool:
         return self.modifier in (":?", "?")
-
-    @property
-    def has_default(self) -> bool:
-        return self.modifier in (":-", "-")
 
 
 class Evaluation(NamedTuple):
@@ -105,35 +98,6 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
     return _substitute(text, env, [])
 
 
-Problem = Callable[[Key, "InterpolationError | str"], None]
-
-
-def interpolate_tree(value: Any, env: Mapping[str, str], report: Problem | None = None, key: Key = ()) -> Any:
-    """A copy of value with every string substituted (mapping keys are left alone, as Compose
-    does). `report(key, problem)` hears of each unset variable used without a default (a name)
-    and each error (the value then becomes "")."""
-    if isinstance(value, str):
-        if "$" not in value:
-            return value
-        try:
-            evaluation = evaluate(value, env)
-        except InterpolationError as exc:
-            if report:
-                report(key, exc)
-            return ""
-        if report:
-            for name in evaluation.missing:
-                report(key, name)
-        return evaluation.value
-    if isinstance(value, dict):
-        return {k: interpolate_tree(v, env, report, (*key, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate_tree(v, env, report, (*key, i)) for i, v in enumerate(value)]
-    if isinstance(value, Override):
-        return Override(interpolate_tree(value.value, env, report, key))
-    return value
-
-
 def _parse(text: str) -> list[str | Reference]:
     """Literal runs (with `$$` already unescaped) and references, in order."""
     parts: list[str | Reference] = []
@@ -158,7 +122,7 @@ def _parse(text: str) -> list[str | Reference]:
                 literal.append("$")  # Compose keeps a `$` that starts nothing
                 i = dollar + 1
                 continue
-            ref = Reference(match.group(), None, None, dollar, match.end(), braced=False)
+            ref = Reference(match.group(), None, None, dollar, match.end())
         if literal:
             parts.append("".join(literal))
             literal = []

@@ -1,4 +1,4 @@
-"""up / down / status / check as steps: pre-flight, compose, wait until ready, runtime checks.
+"""check / up / down / status as steps: pre-flight, compose, wait until ready, runtime checks.
 
 Returns result objects for report.py; progress goes to a callback as Events. Never prints.
 """
@@ -9,14 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from devstack import envfile
 from devstack.checks import Finding, Severity, has_errors
-from devstack.compose import ComposeBinary, ComposeRunner
+from devstack.compose import ComposeModel, ComposeRunner
 from devstack.errors import (
     ChecksFailed,
-    ComposeFailed,
     ComposeNotFound,
     DevstackError,
     EngineUnavailable,
@@ -24,6 +24,10 @@ from devstack.errors import (
     NotReady,
 )
 from devstack.project import Project
+
+if TYPE_CHECKING:
+    from devstack.checks.context import EngineView, Sources
+    from devstack.engine import ContainerInfo
 
 POLL_SECONDS = 0.25
 # A container without a healthcheck counts as ready once it has stayed running this long:
@@ -33,6 +37,8 @@ RESTARTS_BEFORE_GIVING_UP = 3
 # Exit 137/143 means killed by a signal: maybe the engine itself is stopping. Give it this long
 # to go away (then the error is about the engine) before blaming the service.
 KILLED_GRACE_SECONDS = 2.0
+# Engine timestamps may run a little ahead of or behind this machine's clock (a VM-hosted engine).
+CLOCK_SLACK_SECONDS = 2.0
 _WEB_PORTS = {
     80: "http",
     8080: "http",
@@ -49,12 +55,14 @@ _WEB_PORTS = {
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # env, check, compose, ready, runtime, warning
+    kind: str  # env, check, compose, ready, runtime, warning, mounts
     message: str
     service: str | None = None
 
 
 Progress = Callable[[Event], None]
+Containers = Callable[[], "list[ContainerInfo]"]  # one look at the project's containers
+Clock = Callable[[], float]  # monotonic seconds
 
 
 def _quiet(_event: Event) -> None:
@@ -74,109 +82,70 @@ class ServiceStatus:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckResult:
     findings: list[Finding]
-    model: dict[str, Any] | None
-    compose: ComposeBinary | None
-    sources: list[Any] = field(default_factory=list)  # composefile.ComposeFile, parsed once
+    sources: Sources  # the compose files as written, parsed once
+    compose: ComposeModel | None  # Compose's answer; None when Compose is not installed
+
+    @property
+    def model(self) -> dict[str, Any]:
+        """Compose's merged model of every profile ({} without one)."""
+        return (self.compose.data if self.compose is not None else None) or {}
 
 
 @dataclass
 class UpResult:
     project: str
-    env: envfile.SyncResult | None
     findings: list[Finding]
     services: list[ServiceStatus]
     runtime: list[Finding]
     seconds: float
+    proxy: Any = None  # proxy.link.ProjectLink when the shared proxy runs (devstack proxy)
 
 
 # -- check -----------------------------------------------------------------------------------
 
 
 def check(
-    project: Project, runner: ComposeRunner | None = None, config_job: _Background | None = None
+    project: Project,
+    runner: ComposeRunner | None = None,
+    model_job: _Background | None = None,
+    engine_view: EngineView | None = None,
 ) -> CheckResult:
-    """Static findings. Compose itself interpolates and merges when it is installed.
+    """Static findings: the files as written, and Compose's merged model when Compose answers.
 
-    `config_job` is a `runner.config` already started by the caller.
+    `model_job` is a `runner.model` the caller started already. `engine_view` (for tests)
+    replaces the engine the checks ask (its version, whether external networks exist).
     """
-    binary: ComposeBinary | None = None
-    model: dict[str, Any] | None = None
-    compose_error: ComposeFailed | None = None
+    no_compose = "Docker Compose is not installed"
     try:
         runner = runner or ComposeRunner(project)
-        binary = runner.binary
-        # `compose config` runs while the checks' modules are imported (~30 ms saved).
-        config_job = config_job or _Background(runner.config)
-    except ComposeNotFound:
-        runner = None
-    from devstack.checks import files, static
+        # `compose config` runs while the files are read and the checks imported.
+        model_job = model_job or _Background(runner.model)
+    except ComposeNotFound as exc:
+        runner, model_job, no_compose = None, None, exc.message
+    from devstack import engine
+    from devstack.checks import static
+    from devstack.checks.context import load_sources
 
-    loaded = files.load_sources(project)
-    if runner is not None and config_job is not None and has_errors(loaded[1]):
-        # A file that does not parse (or expands without bound, a YAML alias bomb) is reported
-        # by the checks; Compose's answer adds nothing and could take all memory: stop it.
-        runner.cancel()
-        _settle(config_job)
-        config_job = None
-    if config_job is not None:
-        try:
-            config_job.join()
-            model = config_job.value
-        except ComposeNotFound:
-            runner = None
-        except ComposeFailed as exc:
-            compose_error = exc
-    tail = compose_error.stderr_tail if compose_error is not None else None
-    # With Compose's error, static checks name the specific code (or DS100 if none explains it).
-    findings = static.run(project, model, compose_error=tail, loaded=loaded)
-    return CheckResult(findings, model, binary, loaded[0])
+    sources = load_sources(project)
+    compose: ComposeModel | None = None
+    if runner is not None and model_job is not None:
+        if has_errors(list(sources.findings)):
+            # A file that does not parse (or expands without bound, a YAML alias bomb) is reported
+            # by the checks; Compose's answer adds nothing and could take all memory: stop it.
+            runner.cancel()
+            _settle(model_job)
+            compose = ComposeModel(None, unavailable="the compose files have errors (above)")
+        else:
+            model_job.join()
+            compose = model_job.value
+    findings = static.run(project, sources, compose, engine=engine_view or engine, no_compose=no_compose)
+    return CheckResult(findings, sources, compose)
 
 
 # -- up --------------------------------------------------------------------------------------
-
-
-class _Watcher(threading.Thread):
-    """Polls the engine while `up` runs, noting when each service first became ready."""
-
-    def __init__(self, project: str, started: float) -> None:
-        super().__init__(daemon=True)
-        self.project = project
-        self.started = started
-        self.ready_at: dict[str, float] = {}
-        self.first_running: dict[str, float] = {}  # container id -> when first seen running
-        self.latest: list[Any] = []
-        self.error: Exception | None = None
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        from devstack import engine
-
-        while not self._stop_event.is_set():
-            try:
-                self.poll(engine.project_containers(self.project))
-            except Exception as exc:  # reported by the caller, not lost in the thread
-                self.error = exc
-                return
-            self._stop_event.wait(POLL_SECONDS)
-
-    def poll(self, containers: list[Any]) -> None:
-        self.latest = containers
-        now = time.monotonic()
-        for info in containers:
-            if info.state == "running":
-                self.first_running.setdefault(info.id, now)
-            if _is_ready(info) and info.service not in self.ready_at:
-                self.ready_at[info.service] = now - self.started
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-
-def _is_ready(info: Any) -> bool:
-    return info.state == "running" and info.health in ("", "healthy")
 
 
 def up(
@@ -187,51 +156,145 @@ def up(
     timeout: float = 300.0,
     progress: Progress = _quiet,
 ) -> UpResult:
-    """Pre-flight, `compose up -d`, wait until running and healthy, then runtime link checks."""
+    """Pre-flight, prepare bind mounts, `compose up -d`, wait until ready, runtime checks."""
     from devstack import engine
-    from devstack.checks import runtime
 
     started = time.monotonic()
     runner = ComposeRunner(project)
+    _require_compose_v2(project, runner)
     # `compose config` starts at once; the .env sync and the engine ping run while it works.
     # If the sync changes .env, Compose's answer may be stale, so it is asked again.
-    config_job = _Background(runner.config)
+    model_job = _Background(runner.model)
     env_result = _sync_env(project, progress)
     engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
     if env_result is not None and env_result.changed:
-        _settle(config_job)
-        config_job = _Background(runner.config)
+        _settle(model_job)
+        model_job = _Background(runner.model)
+    checked = _preflight(project, runner, model_job, progress)
+    wanted = _services_to_start(project, checked, services)
+    _prepare_bind_mounts(project, checked.model, wanted, progress)
+    up_wall = time.time()
+    readiness = Readiness(wanted, started, timeout, up_wall)
+    containers = _start_and_wait(project, runner, services, build, readiness, progress)
+    runtime_findings = _runtime_checks(runner, checked, containers, up_wall, progress)
+    statuses = [_status(c, readiness.seconds_to_ready(c.service)) for c in containers if c.service in wanted]
+    from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
+
+    link = project_link(project.name)
+    seconds = time.monotonic() - started
+    return UpResult(project.name, checked.findings, statuses, runtime_findings, seconds, proxy=link)
+
+
+def _require_compose_v2(project: Project, runner: ComposeRunner) -> None:
+    """Projects devstack generated (with an `x-devstack:` block) use features of Compose v2."""
+    if not runner.binary.v1:
+        return
+    for path in project.files:
+        try:
+            text = path.read_text("utf-8", errors="replace")
+        except OSError:
+            continue  # the checks report an unreadable file
+        if any(line.startswith("x-devstack:") for line in text.splitlines()):
+            raise ComposeNotFound(
+                f"this project needs Compose v2 (`docker compose`); only Compose v1 "
+                f"({runner.binary.version or 'docker-compose'}) is installed",
+                hint="install the Compose v2 plugin: https://docs.docker.com/compose/install/linux/ "
+                "(Debian/Ubuntu: docker-compose-plugin); Compose v1 is end of life",
+            )
+
+
+def _preflight(
+    project: Project, runner: ComposeRunner, model_job: _Background, progress: Progress
+) -> CheckResult:
+    """The static checks; nothing starts when they find an error."""
     if runner.binary.v1:
         progress(
             Event("warning", "Compose v1 is end of life; install the Compose v2 plugin (`docker compose`)")
         )
-    result = check(project, runner, config_job=config_job)
-    findings = result.findings
-    if has_errors(findings):
-        count = sum(1 for f in findings if f.severity >= Severity.ERROR)
+    checked = check(project, runner, model_job=model_job)
+    if has_errors(checked.findings):
+        count = sum(1 for f in checked.findings if f.severity >= Severity.ERROR)
         raise ChecksFailed(
             f"{count} error(s) in the stack; nothing was started",
-            findings,
+            checked.findings,
             hint="fix them and run `devstack up` again (`devstack check` shows the same list)",
         )
-    model = result.model or {}
-    wanted = _with_dependencies(model, services) if services else set(model.get("services") or {})
+    return checked
 
-    up_wall = time.time()
-    watcher = _Watcher(project.name, started)
+
+def _services_to_start(project: Project, checked: CheckResult, services: Sequence[str]) -> set[str]:
+    """The named services and what they depend on, or every service of the active profiles."""
+    from devstack import syntax
+
+    if services:
+        return _with_dependencies(checked.model, services)
+    active = syntax.active_profiles(project.interpolation_env())
+    return {n for n, s in syntax.services(checked.model).items() if syntax.is_active(s, active)}
+
+
+def _prepare_bind_mounts(
+    project: Project, model: Mapping[str, Any], wanted: set[str], progress: Progress
+) -> list[Path]:
+    """Create missing bind-mount source directories before `compose up`, as the invoking user.
+
+    Left to Docker, they are created by the engine, owned by root on Linux. Only directories
+    inside the project, and only where the mount asks for its source to be created (short
+    syntax, or `create_host_path: true`); never where a file seems meant (DS505 says so).
+    """
+    from devstack import syntax
+    from devstack.checks.paths import looks_like_file
+
+    root = project.root.resolve()
+    made: list[Path] = []
+    for name, service in syntax.services(model).items():
+        if name not in wanted:
+            continue
+        for _index, mount in syntax.mounts(service):
+            if mount.type != "bind" or not mount.source or not mount.create_host_path:
+                continue
+            source = syntax.host_path(mount.source, project.root)
+            if source.exists() or source.is_symlink() or looks_like_file(source, mount.target):
+                continue
+            try:
+                source.resolve().relative_to(root)
+            except ValueError:
+                continue  # outside the project: not devstack's to create
+            try:
+                source.mkdir(parents=True)
+            except OSError:
+                continue  # Docker tries again and reports what is wrong
+            made.append(source)
+    if made:
+        shown = ", ".join(str(p.relative_to(root)) for p in made if p.resolve().is_relative_to(root))
+        progress(Event("mounts", f"created {shown}"))
+    return made
+
+
+def _start_and_wait(
+    project: Project,
+    runner: ComposeRunner,
+    services: Sequence[str],
+    build: bool,
+    readiness: Readiness,
+    progress: Progress,
+) -> list[ContainerInfo]:
+    """`compose up -d`, its output shown as it comes; then wait until every service is ready."""
+    from devstack import engine
+
+    def look() -> list[ContainerInfo]:
+        return engine.project_containers(project.name)
+
+    watcher = _Watcher(look, readiness)
     watcher.start()
-    args = ["up", "-d", "--remove-orphans"]
-    if build:
-        args.append("--build")
+    args = ["up", "-d", "--remove-orphans", *(["--build"] if build else [])]
     try:
         runner.stream(
             *args,
             *(["--", *services] if services else []),
             on_line=lambda line: progress(Event("compose", line)),
         )
-        containers = _wait_ready(project, runner, watcher, wanted, started, timeout, up_wall)
+        return _wait(readiness, look, lambda info, what: _not_ready(runner, info, what))
     except KeyboardInterrupt:
-        watcher.stop()
         raise Interrupted(
             "interrupted: " + _started_summary(project.name),
             hint="`devstack down` stops what was started; `devstack up` carries on",
@@ -239,20 +302,31 @@ def up(
     finally:
         watcher.stop()
 
-    # Runtime checks for what this `up` (re)started; an unchanged running stack was checked
-    # when it started. Two seconds of slack for clocks of a VM-hosted engine.
-    changed = {c.service for c in containers if _started_after(c.started_at, up_wall - 2.0)}
-    runtime_findings: list[Finding] = []
-    if changed:
-        by_service = {c.service: c for c in containers if c.state == "running"}
-        raw = _raw_services(result.sources)
-        runtime_findings = runtime.check(by_service, model, raw, engine.exec_in, only=changed)
-        for finding in runtime_findings:
-            progress(Event("runtime", finding.message, None))
-    statuses = [_status(c, watcher.ready_at.get(c.service)) for c in containers if c.service in wanted]
-    return UpResult(
-        project.name, env_result, findings, statuses, runtime_findings, time.monotonic() - started
-    )
+
+def _runtime_checks(
+    runner: ComposeRunner,
+    checked: CheckResult,
+    containers: list[ContainerInfo],
+    up_wall: float,
+    progress: Progress,
+) -> list[Finding]:
+    """Links and required variables, checked from inside what this `up` (re)started.
+
+    An unchanged running stack was checked when it started.
+    """
+    from devstack import engine, syntax
+    from devstack.checks import runtime
+
+    changed = {c.service for c in containers if _started_after(c.started_at, up_wall - CLOCK_SLACK_SECONDS)}
+    if not changed:
+        return []
+    by_service = {c.service: c for c in containers if c.state == "running"}
+    # Which variables are required (`${VAR:?}`) is only visible before interpolation.
+    raw = runner.model("--no-interpolate").data or {}
+    findings = runtime.check(by_service, checked.model, syntax.services(raw), engine.exec_in, only=changed)
+    for finding in findings:
+        progress(Event("runtime", finding.message, None))
+    return findings
 
 
 class _Background(threading.Thread):
@@ -316,7 +390,9 @@ def _started_after(started_at: str, moment: float) -> bool:
 
 
 def _with_dependencies(model: Mapping[str, Any], services: Sequence[str]) -> set[str]:
-    defined = model.get("services") or {}
+    from devstack import syntax
+
+    defined = syntax.services(model)
     wanted: set[str] = set()
     todo = list(services)
     while todo:
@@ -329,71 +405,148 @@ def _with_dependencies(model: Mapping[str, Any], services: Sequence[str]) -> set
                 hint=f"services: {', '.join(sorted(defined)) or 'none'}",
             )
         wanted.add(name)
-        todo.extend(str(d) for d in (defined[name].get("depends_on") or {}))
+        todo.extend(d.service for d in syntax.dependencies(defined[name]) if d.service in defined)
     return wanted
 
 
-def _wait_ready(
-    project: Project,
-    runner: ComposeRunner,
-    watcher: _Watcher,
-    wanted: set[str],
-    started: float,
-    timeout: float,
-    up_wall: float,
-) -> list[Any]:
-    from devstack import engine
+# -- waiting until ready ---------------------------------------------------------------------
 
-    deadline = started + timeout
-    killed_seen: dict[str, float] = {}
-    while True:
-        containers = engine.project_containers(project.name)
-        watcher.poll(containers)
-        now = time.monotonic()
-        by_service: dict[str, list[Any]] = {}
+
+class ServiceFailed(Exception):
+    """A wanted service failed while `up` waited for it (raised by Readiness)."""
+
+    def __init__(self, info: ContainerInfo | None, service: str, what: str) -> None:
+        super().__init__(f"service {service} {what}")
+        self.info = info
+        self.service = service
+        self.what = what
+
+
+class Readiness:
+    """Decides, from successive looks at the project's containers, when the wanted services are
+    ready, and which one failed and how. Time comes from `clock`, so every branch is testable.
+    """
+
+    def __init__(
+        self, wanted: set[str], started: float, timeout: float, up_wall: float, clock: Clock = time.monotonic
+    ) -> None:
+        self.wanted = wanted
+        self.started = started  # clock() when `up` started
+        self.timeout = timeout
+        self.up_wall = up_wall  # epoch seconds when `compose up` started (engine timestamps)
+        self.clock = clock
+        self.ready_at: dict[str, float] = {}  # service -> clock() when first seen ready
+        self.first_running: dict[str, float] = {}  # container id -> clock() when first seen running
+        self.killed_seen: dict[str, float] = {}  # container id -> clock() when first seen killed
+
+    def seconds_to_ready(self, service: str) -> float | None:
+        seen = self.ready_at.get(service)
+        return None if seen is None else seen - self.started
+
+    def observe(self, containers: list[ContainerInfo]) -> None:
+        """Note when containers are first seen running, and services first seen ready."""
+        now = self.clock()
+        for info in containers:
+            if info.state == "running":
+                self.first_running.setdefault(info.id, now)
+            if _is_ready(info) and info.service not in self.ready_at:
+                self.ready_at[info.service] = now
+
+    def pending(self, containers: list[ContainerInfo]) -> list[tuple[str, str]]:
+        """(service, state) of what is not ready yet; raises ServiceFailed for a failure."""
+        self.observe(containers)
+        now = self.clock()
+        by_service: dict[str, list[ContainerInfo]] = {}
         for info in containers:
             by_service.setdefault(info.service, []).append(info)
-        pending = []
-        for service in sorted(wanted):
+        waiting = []
+        for service in sorted(self.wanted):
             infos = by_service.get(service, [])
             if not infos:
-                pending.append((service, "not created"))
-                continue
+                waiting.append((service, "not created"))
             for info in infos:
-                if info.state in ("exited", "dead"):
-                    if info.exit_code == 0:
-                        continue  # a one-shot job that completed
-                    if info.exit_code in (137, 143) and not info.oom_killed:
-                        if now - killed_seen.setdefault(info.id, now) < KILLED_GRACE_SECONDS:
-                            pending.append((service, "killed"))
-                            continue
-                        raise _not_ready(runner, info, f"was killed (exit {info.exit_code})")
-                    if info.oom_killed:
-                        raise _not_ready(runner, info, "ran out of memory (killed by the kernel)")
-                    raise _not_ready(runner, info, f"exited with code {info.exit_code}")
-                if info.health == "unhealthy":
-                    raise _not_ready(runner, info, "is unhealthy")
-                if info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP:
-                    raise _not_ready(runner, info, "keeps crashing")
-                if not _is_ready(info):
-                    pending.append((service, info.health or info.state))
-                elif not info.health and _started_after(info.started_at, up_wall - SETTLE_SECONDS):
-                    # Started by this `up` and no healthcheck: running must last a moment.
-                    seen = watcher.first_running.get(info.id, now)
-                    if now - seen < SETTLE_SECONDS:
-                        pending.append((service, "starting"))
-        if not pending:
-            return containers
-        if time.monotonic() > deadline:
-            service, state = pending[0]
+                state = self._judge(info, now)
+                if state is not None:
+                    waiting.append((service, state))
+        if waiting and now > self.started + self.timeout:
+            service, state = waiting[0]
             late = by_service.get(service)
-            if late:
-                raise _not_ready(runner, late[0], f"is not ready after {timeout:.0f} s ({state})")
-            raise NotReady(f"service {service} has no container after {timeout:.0f} s")
-        time.sleep(POLL_SECONDS)
+            if not late:
+                raise ServiceFailed(None, service, f"has no container after {self.timeout:.0f} s")
+            raise ServiceFailed(late[0], service, f"is not ready after {self.timeout:.0f} s ({state})")
+        return waiting
+
+    def _judge(self, info: ContainerInfo, now: float) -> str | None:
+        """None when the container is ready (or done); else its state; raises on failure."""
+        if info.state in ("exited", "dead"):
+            if info.exit_code == 0:
+                return None  # a one-shot job that completed
+            if info.oom_killed:
+                raise ServiceFailed(info, info.service, "ran out of memory (killed by the kernel)")
+            if info.exit_code in (137, 143):
+                if now - self.killed_seen.setdefault(info.id, now) < KILLED_GRACE_SECONDS:
+                    return "killed"
+                raise ServiceFailed(info, info.service, f"was killed (exit {info.exit_code})")
+            raise ServiceFailed(info, info.service, f"exited with code {info.exit_code}")
+        if info.health == "unhealthy":
+            raise ServiceFailed(info, info.service, "is unhealthy")
+        if info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP:
+            raise ServiceFailed(info, info.service, "keeps crashing")
+        if not _is_ready(info):
+            return info.health or info.state
+        if not info.health and _started_after(info.started_at, self.up_wall - SETTLE_SECONDS):
+            # Started by this `up` and no healthcheck: running must last a moment.
+            seen = self.first_running.get(info.id, now)
+            if now - seen < SETTLE_SECONDS:
+                return "starting"
+        return None
 
 
-def _not_ready(runner: ComposeRunner, info: Any, what: str) -> DevstackError:
+def _wait(
+    readiness: Readiness,
+    look: Containers,
+    failed: Callable[[ContainerInfo, str], DevstackError],
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[ContainerInfo]:
+    """Look at the containers until every wanted service is ready; raise what `failed` makes."""
+    while True:
+        containers = look()
+        try:
+            if not readiness.pending(containers):
+                return containers
+        except ServiceFailed as exc:
+            if exc.info is None:
+                raise NotReady(f"service {exc.service} {exc.what}") from None
+            raise failed(exc.info, exc.what) from None
+        sleep(POLL_SECONDS)
+
+
+class _Watcher(threading.Thread):
+    """Looks at the containers while `compose up` runs, so ready times are known from the start."""
+
+    def __init__(self, look: Containers, readiness: Readiness) -> None:
+        super().__init__(daemon=True)
+        self.look = look
+        self.readiness = readiness
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.readiness.observe(self.look())
+            except Exception:  # the wait loop after `compose up` reports engine failures
+                return
+            self._stop_event.wait(POLL_SECONDS)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _is_ready(info: ContainerInfo) -> bool:
+    return info.state == "running" and info.health in ("", "healthy")
+
+
+def _not_ready(runner: ComposeRunner, info: ContainerInfo, what: str) -> DevstackError:
     from devstack import engine
 
     try:
@@ -423,19 +576,7 @@ def _started_summary(project_name: str) -> str:
     return "running now: " + (", ".join(sorted(running)) if running else "nothing")
 
 
-def _raw_services(sources: Sequence[Any]) -> dict[str, Any]:
-    """Services as written (before interpolation), merged over the -f files check() parsed."""
-    from devstack.composefile import plain
-
-    merged: dict[str, Any] = {}
-    for source in sources:
-        for name, svc in plain(source.services()).items():
-            if isinstance(svc, dict):
-                merged.setdefault(name, {}).update(svc)
-    return merged
-
-
-def _status(info: Any, ready: float | None) -> ServiceStatus:
+def _status(info: ContainerInfo, ready: float | None) -> ServiceStatus:
     return ServiceStatus(
         service=info.service,
         container=info.name,
@@ -475,4 +616,3 @@ def status(project: Project) -> list[ServiceStatus]:
     from devstack import engine
 
     return [_status(c, None) for c in engine.project_containers(project.name)]
-

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from devstack.errors import ProjectNotFound
@@ -72,7 +73,7 @@ class Project:
         merged.update(self.shell_env)
         return merged
 
-    @property
+    @cached_property
     def name(self) -> str:
         """-p > COMPOSE_PROJECT_NAME (shell, then .env) > top-level `name:` > directory name."""
         if self.explicit_name:

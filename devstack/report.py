@@ -110,5 +110,7 @@ def up_summary(result: UpResult) -> str:
     if problems:
         lines.append("")
         lines.append(findings_text(problems))
+    if result.proxy is not None:  # the shared proxy runs (devstack proxy)
+        lines.append("Proxy: " + (" ".join(result.proxy.urls) or str(result.proxy.note)))
     lines.append(f"{result.project} is up ({result.seconds:.1f} s).")
     return "\n".join(lines)

@@ -1,16 +1,18 @@
 """Read a service's ports, mounts, dependencies and environment in any syntax Compose accepts.
 
-A model can come from Compose v2 (`config --format json`: long syntax everywhere), Compose v1
-(`config` YAML: short strings kept) or from the source files themselves. Checks read them
-only through these functions, so they never care which one they got. Malformed entries raise
+A service can come from Compose v2 (`config --format json`: long syntax everywhere), Compose v1
+(`config` YAML: short strings kept) or from a compose file as written. Checks read them only
+through these functions, so they never care which one they got. Malformed entries raise
 SyntaxProblem (a port) or are skipped (the schema check reports them).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 _RANGE = re.compile(r"(\d+)(?:-(\d+))?")
@@ -55,7 +57,6 @@ class Mount(NamedTuple):
     target: str
     read_only: bool = False
     create_host_path: bool = False  # short syntax (or create_host_path: true)
-    short: bool = False
 
 
 class Dependency(NamedTuple):
@@ -153,8 +154,7 @@ def _short_port(text: str) -> list[PortBinding]:
         if len(parts) > 3:
             if _is_ip(":".join(parts[:-2])):
                 raise SyntaxProblem(
-                    f"{text!r}: an IPv6 address in a port mapping needs brackets, "
-                    "e.g. [::1]:8080:80"
+                    f"{text!r}: an IPv6 address in a port mapping needs brackets, e.g. [::1]:8080:80"
                 )
             raise SyntaxProblem(f"{text!r} is not [IP:]HOST:CONTAINER")
         if len(parts) == 3:
@@ -214,7 +214,7 @@ def _host_ip(text: str) -> str:
 
 
 def _is_ip(text: str) -> bool:
-    import ipaddress  # rarely needed: the common addresses are known (startup budget)
+    import ipaddress  # rarely needed: the common addresses are known
 
     try:
         ipaddress.ip_address(text)
@@ -261,12 +261,12 @@ def parse_short_volume(text: str) -> Mount | None:
     if not 1 <= len(parts) <= 3 or not all(parts[:2]):
         return None
     if len(parts) == 1:
-        return Mount("volume", None, parts[0], short=True)
+        return Mount("volume", None, parts[0])
     source, target = parts[0], parts[1]
     read_only = len(parts) == 3 and "ro" in parts[2].split(",")
     if is_path(source):
-        return Mount("bind", source, target, read_only, create_host_path=True, short=True)
-    return Mount("volume", source, target, read_only, short=True)
+        return Mount("bind", source, target, read_only, create_host_path=True)
+    return Mount("volume", source, target, read_only)
 
 
 def _split_volume(text: str) -> list[str]:
@@ -343,6 +343,26 @@ def network_service(service: Mapping[str, Any]) -> str | None:
     if isinstance(mode, str) and mode.startswith("service:"):
         return mode[len("service:") :]
     return None
+
+
+def env_files(service: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(path, required) for each `env_file:` entry, in order."""
+    raw = service.get("env_file")
+    entries = raw if isinstance(raw, list) else [raw] if raw is not None else []
+    found = []
+    for entry in entries:
+        if isinstance(entry, str):
+            found.append((entry, True))
+        elif isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            found.append((entry["path"], entry.get("required", True) not in (False, "false")))
+    return found
+
+
+def host_path(text: str, base: Path, home: str | None = None) -> Path:
+    """A path as Compose resolves it: `~` is the home directory, a relative path is under base."""
+    if text.startswith("~"):
+        text = (home or os.path.expanduser("~")) + text[1:]
+    return Path(os.path.normpath(os.path.join(base, text)))
 
 
 def environment(value: Any) -> dict[str, str | None]:

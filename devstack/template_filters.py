@@ -47,6 +47,4 @@ class DevstackFilters(Extension):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.filters.update(
-            yaml=yaml_quote, sh=sh_quote, php=php_quote, dotenv=dotenv_quote
-        )
+        environment.filters.update(yaml=yaml_quote, sh=sh_quote, php=php_quote, dotenv=dotenv_quote)

@@ -35,5 +35,6 @@ if [ "$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then
 fi
 
 echo "== ruff"; .venv/bin/ruff check devstack tests benchmarks
+echo "== ruff format"; .venv/bin/ruff format --check devstack tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest "$@"

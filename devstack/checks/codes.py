@@ -22,6 +22,7 @@ class Code(NamedTuple):
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
+# fmt: off
 CODES: tuple[Code, ...] = (
     # DS1xx: the compose files themselves
     Code("DS100", _E, "Compose rejects the project",
@@ -51,6 +52,18 @@ CODES: tuple[Code, ...] = (
          "service web: `links` is a legacy option",
          "Remove it: services on one network reach each other by service name; use `depends_on` "
          "for start order."),
+    Code("DS108", _I, "Checks of the merged project were skipped",
+         "Docker Compose is not installed: the checks that need the merged project (references, "
+         "ports, paths, health) were skipped",
+         "Install the Compose v2 plugin (or fix what Compose rejects), then check again; the "
+         "checks of each file as written (YAML, schema, variables) ran."),
+    Code("DS109", _I, "A Compose bug was worked around",
+         "Compose 2.26.1 cannot print this project as JSON (a bug in Compose, not in the "
+         "project); its YAML output was read instead",
+         "Nothing to do; a newer Compose fixes it."),
+    Code("DS110", _E, "Image name Docker refuses",
+         "service web: image `MyApp:1.0` is not a valid image name: repository names are lowercase",
+         "Write the repository part in lowercase (the tag may have capitals): `myapp:1.0`."),
     # DS2xx: references between services, networks, volumes
     Code("DS201", _E, "`depends_on` names an undefined service",
          "service web depends on `db`, which is not defined",
@@ -99,6 +112,18 @@ CODES: tuple[Code, ...] = (
     Code("DS215", _E, "`include` names a missing file",
          "include: cannot read common/db.yaml: No such file or directory",
          "Fix the path (relative to the file that has the `include:`)."),
+    Code("DS216", _E, "Two services use one `container_name`",
+         "services web and admin both set container_name `app`",
+         "Give each service its own container_name, or remove it (Compose names containers "
+         "itself)."),
+    Code("DS217", _E, "External network or volume does not exist",
+         "network `proxy` is declared external, but the engine has no network `proxy`",
+         "Create it first (`docker network create proxy` / `docker volume create NAME`), or start "
+         "the project that creates it."),
+    Code("DS218", _E, "Healthcheck command in one string of the exec form",
+         "service web: healthcheck runs a program named `curl -f http://localhost/`",
+         "Split the arguments ([\"CMD\", \"curl\", \"-f\", \"http://localhost/\"]) or use "
+         "[\"CMD-SHELL\", \"curl -f http://localhost/\"]."),
     # DS3xx: variables and env files
     Code("DS301", _E, "Variable not set",
          "${DB_HOST} is not set (in the shell or .env) and has no default",
@@ -138,6 +163,10 @@ CODES: tuple[Code, ...] = (
     Code("DS405", _E, "Host IP not on this machine",
          "web publishes on 192.168.1.50, which is not an address of this machine",
          "Use 127.0.0.1 (or an address this machine has)."),
+    Code("DS406", _W, "Ports are ignored with `network_mode: host`",
+         "service web publishes 8080:80, but uses network_mode: host: Docker ignores `ports:`",
+         "Remove `ports:` (the service listens on the host's own ports), or drop "
+         "`network_mode: host`."),
     # DS5xx: paths on the host
     Code("DS501", _E, "Build context does not exist",
          "service web builds from ./app, which does not exist",
@@ -158,6 +187,12 @@ CODES: tuple[Code, ...] = (
     Code("DS506", _E, "Secret or config file does not exist",
          "secret db_password reads ./secrets/db_password.txt, which does not exist",
          "Create the file or fix `file:`."),
+    Code("DS507", _W, "Two mounts at one target",
+         "service web mounts ./a and ./b at /data: Compose keeps only the last (./b)",
+         "Remove one of them, or mount them at different paths."),
+    Code("DS508", _E, "Mount target is not an absolute path",
+         "service web mounts ./data at `data`, which is not an absolute path",
+         "Write the path inside the container in full, e.g. `./data:/data`."),
     # DS6xx: runtime checks of a running stack (devstack/checks/runtime.py)
     Code("DS610", _E, "A service name does not resolve inside a container",
          "web cannot resolve 'db' (depends_on db)",
@@ -191,7 +226,19 @@ CODES: tuple[Code, ...] = (
     Code("DS705", _W, "Low disk space",
          "only 1.2 GiB free on /var/lib/docker",
          "Free some space: `docker system prune` removes unused images and containers."),
+    # DS71x: what the engine can do (`devstack doctor`, and `check` when a project needs it)
+    Code("DS710", _W, "Engine older than 25: healthcheck `start_interval` is ignored",
+         "Docker Engine 24.0.7 ignores healthcheck `start_interval` (Engine 25+): a starting "
+         "service's first health check waits a whole `interval`",
+         "Upgrade Docker Engine to 25 or newer; until then `up` waits about one `interval` "
+         "longer for each service with a healthcheck."),
+    Code("DS711", _W, "A healthcheck uses `start_interval`, which this engine ignores",
+         "service db: healthcheck `start_interval` needs Docker Engine 25+ (this one is 24.0.7): "
+         "the first check waits the whole interval (30s)",
+         "Upgrade Docker Engine to 25 or newer, or shorten `interval` while on the old engine."),
 )
+
+# fmt: on
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in CODES}
 

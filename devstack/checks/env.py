@@ -1,8 +1,8 @@
-"""DS3xx: variables and env files.
+"""DS3xx: variables and env files, read from each compose file as written (no merged model).
 
 Compose only warns about an unset `${VAR}` and substitutes "": the stack then starts with an
 empty password or host name. Here that is an error, found by evaluating every value of the
-source files with the variables Compose would use (shell over `.env`).
+files with the variables Compose would use (shell over `.env`), so the finding has a line.
 """
 
 from __future__ import annotations
@@ -10,20 +10,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devstack import envfile, syntax
 from devstack.checks import Finding
 from devstack.checks.codes import finding
-from devstack.composefile import label_for, walk_strings
+from devstack.checks.context import Context
+from devstack.composefile import ComposeFile, label_for, walk_strings
 from devstack.interpolation import InterpolationError, MissingRequired, evaluate, substitute
-from devstack.model import env_files, resolve_path
 from devstack.project import Project
-
-if TYPE_CHECKING:
-    from devstack.checks.static import Context
 
 EXAMPLE = ".env.example"
 # <ALIAS>_PORT_<n>_<TCP|UDP>[_ADDR|_PORT|_PROTO]: set by Docker for v1 links only.
@@ -31,9 +27,11 @@ _LEGACY_PORT = re.compile(r"\b([A-Z][A-Z0-9_]*?)_PORT_(\d{1,5})_(TCP|UDP)(?:_(AD
 _LEGACY_ENV = re.compile(r"\b([A-Z][A-Z0-9_]*?)_ENV_([A-Za-z_][A-Za-z0-9_]*)\b")
 _LEGACY_PORT_VALUE = re.compile(r"(tcp|udp)://([^\s:/]+):(\d{1,5})")
 _LEGACY_NAME_VALUE = re.compile(r"/[\w.-]+/[\w.-]+")
+# Compose v2: `The "X" variable is not set. Defaulting to a blank string.`; v1 without quotes.
+_UNSET_WARNING = r'The \\?"?([A-Za-z_][A-Za-z0-9_]*)\\?"? variable is not set'
 
 
-def check(ctx: Context) -> list[Finding]:
+def check_files(ctx: Context) -> list[Finding]:
     missing_from_env, findings = _example_keys(ctx.project)
     findings += _interpolation(ctx, skip=set(missing_from_env))
     findings += _tracked_dotenv(ctx.project)
@@ -52,17 +50,18 @@ def check_project_files(project: Project) -> list[Finding]:
 
 def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
     unset: dict[str, list[str]] = {}
-    required: dict[str, tuple[MissingRequired, list[str]]] = {}
+    required: dict[str, tuple[MissingRequired, list[str], bool]] = {}
     findings = []
-    for source in ctx.sources:
+    for source in ctx.sources.files:
+        env = _env_for(source, ctx)
         for key, text in walk_strings(source.data):
             if "$" not in text:
                 continue
             where = source.where(*key)
             try:
-                result = evaluate(text, ctx.env)
+                result = evaluate(text, env)
             except MissingRequired as exc:
-                required.setdefault(exc.name, (exc, []))[1].append(where)
+                required.setdefault(exc.name, (exc, [], exc.name in env))[1].append(where)
                 continue
             except InterpolationError as exc:
                 findings.append(
@@ -76,6 +75,9 @@ def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
                 continue
             for name in result.missing:
                 unset.setdefault(name, []).append(where)
+    for name in _compose_unset(ctx):
+        if name not in unset:  # only Compose saw it (a file devstack could not read on its own)
+            unset[name] = [_first_use(ctx, name) or "(Compose)"]
     for name, places in unset.items():
         if name in skip:
             continue
@@ -87,10 +89,10 @@ def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
                 places[0],
             )
         )
-    for name, (error, places) in required.items():
+    for name, (error, places, is_set) in required.items():
         if name in skip:
             continue
-        state = "is empty" if name in ctx.env else "is not set"
+        state = "is empty" if is_set else "is not set"
         reason = f": {error.reason}" if error.reason else ""
         findings.append(
             finding(
@@ -101,6 +103,37 @@ def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _env_for(source: ComposeFile, ctx: Context) -> Mapping[str, str]:
+    """The variables a file is interpolated with: an included project also reads its own .env."""
+    if source.role != "include":
+        return ctx.env
+    dotenv = source.path.parent / ".env"
+    if not dotenv.is_file():
+        return ctx.env
+    return {**{k: v or "" for k, v in envfile.read_keys(dotenv).items()}, **ctx.env}
+
+
+def _compose_unset(ctx: Context) -> list[str]:
+    """Variables Compose warned were unset while it computed the model."""
+    if "variable is not set" not in ctx.compose_warnings:
+        return []
+    return list(dict.fromkeys(re.findall(_UNSET_WARNING, ctx.compose_warnings)))
+
+
+def _first_use(ctx: Context, name: str) -> str | None:
+    from devstack.interpolation import names
+
+    for source in ctx.sources.files:
+        for key, text in walk_strings(source.data):
+            if "$" in text:
+                try:
+                    if name in names(text):
+                        return source.where(*key)
+                except InterpolationError:
+                    continue
+    return None
 
 
 def _unset_hint(name: str, ctx: Context) -> str:
@@ -178,12 +211,12 @@ def _in_git_work_tree(directory: Path) -> bool:
 
 def _env_files(ctx: Context) -> list[Finding]:
     findings = []
-    for source in ctx.sources:
+    for source in ctx.sources.files:
         for name, service in source.services().items():
             if not isinstance(service, dict):
                 continue
-            for index, (raw, required) in enumerate(env_files(service)):
-                path = _env_file_path(ctx, raw)
+            for index, (raw, required) in enumerate(syntax.env_files(service)):
+                path = _env_file_path(ctx, source, raw)
                 if required and path is not None and not path.is_file():
                     key = ("env_file", index) if isinstance(service.get("env_file"), list) else ("env_file",)
                     findings.append(
@@ -198,12 +231,18 @@ def _env_files(ctx: Context) -> list[Finding]:
     return findings
 
 
-def _env_file_path(ctx: Context, raw: str) -> Path | None:
-    """Where an env_file entry points (None when its ${...} is broken: DS307 says so)."""
+def _env_file_path(ctx: Context, source: ComposeFile, raw: str) -> Path | None:
+    """Where an env_file entry points (None when its ${...} is broken: DS307 says so).
+
+    Paths in the -f files are relative to the project directory; in a file reached through
+    `extends` or `include`, to that file's directory.
+    """
     try:
-        return Path(resolve_path(substitute(raw, ctx.env), ctx.project.root, ctx.env))
+        text = substitute(raw, _env_for(source, ctx))
     except InterpolationError:
         return None
+    base = ctx.project.root if source.role == "file" else source.path.parent
+    return syntax.host_path(text, base, ctx.env.get("HOME"))
 
 
 # -- legacy link variables ---------------------------------------------------------------
@@ -230,10 +269,12 @@ def _legacy_links(ctx: Context) -> list[Finding]:
 def _aliases(ctx: Context) -> dict[str, tuple[str, str | None]]:
     """ALIAS (as it appears in variable names) -> (host name to use, its first port)."""
     found: dict[str, tuple[str, str | None]] = {}
-    for name, service in ctx.every_service.items():
-        found.setdefault(_env_name(name), (name, None))
-        for target, alias in syntax.link_targets(service):
-            found.setdefault(_env_name(alias), (target, None))
+    for source in ctx.sources.files:
+        for name, service in source.services().items():
+            found.setdefault(_env_name(name), (name, None))
+            if isinstance(service, dict):
+                for target, alias in syntax.link_targets(service):
+                    found.setdefault(_env_name(alias), (target, None))
     return found
 
 
@@ -243,7 +284,7 @@ def _env_name(name: str) -> str:
 
 def _container_texts(ctx: Context) -> Iterator[tuple[str, str | None, str, str | None]]:
     """(service, variable name or None, text, location) for what a container reads."""
-    for source in ctx.sources:
+    for source in ctx.sources.files:
         for name, service in source.services().items():
             if not isinstance(service, dict):
                 continue
@@ -253,8 +294,8 @@ def _container_texts(ctx: Context) -> Iterator[tuple[str, str | None, str, str |
             for field in ("command", "entrypoint", "healthcheck", "labels"):
                 for key_path, text in walk_strings(service.get(field)):
                     yield name, None, text, source.where("services", name, field, *key_path)
-            for raw, _required in env_files(service):
-                path = _env_file_path(ctx, raw)
+            for raw, _required in syntax.env_files(service):
+                path = _env_file_path(ctx, source, raw)
                 if path is not None and path.is_file():
                     where = label_for(path, ctx.project.root)
                     for key, value in envfile.read_keys(path).items():

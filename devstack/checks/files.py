@@ -6,16 +6,13 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devstack import composefile
 from devstack.checks import Finding
 from devstack.checks.codes import finding
-from devstack.composefile import ComposeFile, ComposeFileError
-from devstack.project import Project
-
-if TYPE_CHECKING:
-    from devstack.checks.static import Context
+from devstack.checks.context import Context, dotted
+from devstack.composefile import ComposeFile
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "compose-spec.json"
 MAX_SCHEMA_FINDINGS = 20
@@ -41,46 +38,14 @@ V1_OPTIONS = {
 }
 
 
-def load_sources(project: Project) -> tuple[list[ComposeFile], list[Finding]]:
-    """Parse every compose file; unparseable ones become findings instead of sources."""
-    sources: list[ComposeFile] = []
-    findings: list[Finding] = []
-    for path in project.files:
-        try:
-            source = composefile.load(path, project.root)
-        except ComposeFileError as exc:
-            findings.append(_load_error(exc, composefile.label_for(path, project.root)))
-            continue
-        sources.append(source)
-        for dup in source.duplicates:
-            findings.append(
-                finding(
-                    "DS102",
-                    f"`{_dotted(dup.key)}` is defined twice (first at line {dup.first_line})",
-                    "remove one of them: Compose refuses a mapping with a repeated key",
-                    f"{source.label}:{dup.line}",
-                )
-            )
-    return sources, findings
-
-
-def _load_error(exc: ComposeFileError, label: str) -> Finding:
-    where = label + (f":{exc.line}" if exc.line else "") + (f":{exc.column}" if exc.column else "")
-    if exc.kind == "unreadable":
-        return finding("DS101", exc.message, "check the path, its permissions and encoding", where)
-    if exc.kind == "structure":
-        return finding("DS103", exc.message, "a compose file is a mapping: services:, ...", where)
-    return finding("DS102", f"invalid YAML: {exc.message}", "fix the YAML at that position", where)
-
-
 def check(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
-    for source in ctx.sources:
+    for source in ctx.sources.files:
         findings.extend(_obsolete(source))
         legacy = _legacy_format(source)
         if legacy:
             findings.append(legacy)
-        elif not ctx.from_compose:
+        elif ctx.model is None:  # Compose validated the files when it gave a model
             findings.extend(_schema(source))
     return findings
 
@@ -164,7 +129,7 @@ def _schema(source: ComposeFile) -> list[Finding]:
         message = _schema_message(error, path)
         if message is None:
             continue
-        where = _dotted(tuple(path)) or "(top level)"
+        where = dotted(tuple(path)) or "(top level)"
         findings.append(
             finding(
                 "DS103",
@@ -218,64 +183,82 @@ def _service_options() -> set[str]:
     return names
 
 
-def _dotted(key: tuple[Any, ...]) -> str:
-    return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in key).replace(".[", "[")
-
-
 # -- Compose's own errors ----------------------------------------------------------------
 
-_CLASSES: tuple[tuple[str, str], ...] = (
-    ("DS302", r"required variable \S+ is missing|missing mandatory value"),
-    ("DS307", r"invalid template|invalid interpolation"),
-    (
-        "DS102",
-        r"^yaml:|mapping key .* already defined|while (parsing|scanning)|"
-        r"found undefined alias|did not find expected",
-    ),
-    ("DS209", r"dependency cycle|circular dependency"),
-    (
-        "DS204",
-        r"cannot extend service .*(no such file|not found: stat)|"
-        r"extends.*no such file",
-    ),
-    ("DS203", r"cannot extend service"),
-    ("DS201", r"depends on undefined service|depends on service .* which is undefined"),
-    ("DS206", r"network stack of service .* which is undefined"),
-    ("DS207", r"undefined network|network .* (is not declared|not defined)"),
-    ("DS208", r"undefined volume|named volume .* no declaration"),
-    ("DS214", r"undefined (secret|config)"),
-    ("DS304", r"env file .* not found|couldn't find env file"),
-    ("DS501", r"build path .* does not exist|unable to prepare context"),
-    ("DS403", r"invalid (ip address|port|containerport|hostport|published port)"),
-    (
-        "DS103",
-        r"^validating |additional propert|is invalid because|unsupported config "
-        r"option|invalid type|must be a |does not match any of the regexes",
-    ),
-)
+_YAML_LOCATION = re.compile(r"([\w./-]+\.ya?ml)\S*?,? line (\d+)")
+_MODEL_PATH = re.compile(r"\bservices\.([\w.-]+?)\.([\w-]+)")
+_SERVICE = re.compile(r"""service ["']([\w.-]+)["']""", re.IGNORECASE)
 
 
-def classify_compose_error(text: str) -> str:
-    """The check code for Compose's error output (DS100 when nothing more specific fits)."""
-    lines = [line.strip() for line in text.splitlines()]
-    for code, pattern in _CLASSES:  # compiled on use: the hot path never needs them
-        if any(re.search(pattern, line, re.IGNORECASE) for line in lines):
-            return code
-    return "DS100"
+def from_compose_error(text: str, ctx: Context) -> Finding:
+    """Compose's own error (from `config`) as a finding, located in the files where possible."""
+    from devstack.compose import diagnose
 
-
-def from_compose_error(text: str) -> Finding:
-    """Compose's own error (from `config`) as a finding."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     lines = [line for line in lines if "level=warning" not in line]
     message = " ".join(lines[-2:]) if lines else "Compose failed without saying why"
-    location = None
-    match = re.search(r"([\w./-]+\.ya?ml)\S*?,? line (\d+)", text)
-    if match:
-        location = f"{Path(match.group(1)).name}:{match.group(2)}"
     return finding(
-        classify_compose_error(text),
+        diagnose(text).code,
         f"Compose: {message}",
         "run `docker compose config` to see Compose's full output",
-        location,
+        _locate(text, message, ctx),
     )
+
+
+def _locate(text: str, message: str, ctx: Context) -> str | None:
+    match = _YAML_LOCATION.search(text)
+    if match:
+        return f"{Path(match.group(1)).name}:{match.group(2)}"
+    match = _MODEL_PATH.search(message)
+    if match and match.group(1) in _defined_services(ctx):
+        return ctx.where(match.group(1), match.group(2))
+    match = _SERVICE.search(message)
+    if match and match.group(1) in _defined_services(ctx):
+        return ctx.where(match.group(1))
+    return None
+
+
+def _defined_services(ctx: Context) -> set[str]:
+    return {name for source in ctx.sources.files for name in source.services()}
+
+
+# -- image names (on Compose's model: variables substituted) -------------------------------------
+
+_DOMAIN = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+)
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(
+    rf"(?:(?:{_DOMAIN}|\[[0-9a-fA-F:]+\](?::[0-9]+)?)/)?{_PATH}(?:/{_PATH})*(?::{_TAG})?(?:@{_DIGEST})?"
+)
+
+
+def check_images(ctx: Context) -> list[Finding]:
+    """DS110: an image name Docker refuses (it fails at `up`, or is pulled from a wrong "host")."""
+    findings = []
+    for name, service in ctx.services.items():
+        image = service.get("image")
+        if not isinstance(image, str) or not image:
+            continue
+        first, slash, _rest = image.partition("/")
+        # Docker takes a first part with capitals for a registry host, even without a dot.
+        host_by_capitals = bool(slash) and first != first.lower() and not any(c in first for c in ".:")
+        if _REFERENCE.fullmatch(image) and not host_by_capitals:
+            continue
+        if host_by_capitals:
+            reason = f"Docker reads `{first}` as a registry host because of its capitals"
+        elif image.split("@")[0].rsplit(":", 1)[0] != image.split("@")[0].rsplit(":", 1)[0].lower():
+            reason = "repository names are lowercase (a tag may have capitals)"
+        else:
+            reason = "it is not [REGISTRY/]NAME[:TAG][@DIGEST]"
+        findings.append(
+            finding(
+                "DS110",
+                f"service {name}: image `{image}` is not a valid image name: {reason}",
+                f"write the repository part in lowercase letters, digits and . _ - /, e.g. `{image.lower()}`",
+                ctx.where(name, "image"),
+            )
+        )
+    return findings

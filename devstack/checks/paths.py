@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from devstack import syntax
+from devstack import composefile, syntax
 from devstack.checks import Finding
 from devstack.checks.codes import finding
-from devstack.model import resolve_path
-
-if TYPE_CHECKING:
-    from devstack.checks.static import Context
+from devstack.checks.context import Context
 
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}")
 _DIRECTORY_SUFFIXES = {".d", ".git"}
+_WINDOWS_TARGET = re.compile(r"^[A-Za-z]:[\\/]")  # Windows containers
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -29,12 +27,54 @@ def check(ctx: Context) -> list[Finding]:
     for name, service in ctx.services.items():
         findings += _build(ctx, name, service)
         findings += _mounts(ctx, name, service)
+        findings += _targets(ctx, name, service)
     findings += _secret_files(ctx)
     return findings
 
 
+def check_files(ctx: Context) -> list[Finding]:
+    """DS507: one service of one file mounts two sources at one target (Compose keeps the last)."""
+    findings = []
+    for source in ctx.sources.files:
+        for name, service in source.services().items():
+            if not isinstance(service, dict):
+                continue
+            seen: dict[str, tuple[int, Any]] = {}
+            for index, mount in syntax.mounts(composefile.plain(service)):
+                if mount.target in seen:
+                    first = seen[mount.target][1]
+                    findings.append(
+                        finding(
+                            "DS507",
+                            f"service {name} mounts {first.source or 'a volume'} and "
+                            f"{mount.source or 'a volume'} at {mount.target}: Compose keeps only the last "
+                            f"({mount.source or 'a volume'})",
+                            "remove one of them, or mount them at different paths",
+                            source.where("services", name, "volumes", index),
+                        )
+                    )
+                seen[mount.target] = (index, mount)
+    return findings
+
+
+def _targets(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
+    """DS508: a mount target must be an absolute path in the container (Docker refuses others)."""
+    return [
+        finding(
+            "DS508",
+            f"service {name} mounts {mount.source or 'a volume'} at `{mount.target}`, which is not an "
+            "absolute path",
+            f"write the path inside the container in full, e.g. `/{mount.target.lstrip('./')}`",
+            ctx.where_entry(name, "volumes", _mounts_at(mount.target)),
+        )
+        for _index, mount in syntax.mounts(service)
+        if not mount.target.startswith("/") and not _WINDOWS_TARGET.match(mount.target)
+    ]
+
+
 def _path(ctx: Context, raw: str) -> Path:
-    return Path(resolve_path(raw, ctx.project.root, ctx.env))
+    """A path of the model (Compose makes them absolute; v1 keeps some relative)."""
+    return syntax.host_path(raw, ctx.project.root, ctx.env.get("HOME"))
 
 
 def _build(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
@@ -86,14 +126,14 @@ def _build(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
 
 def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
     findings = []
-    for index, mount in syntax.mounts(service):
+    for _index, mount in syntax.mounts(service):
         if mount.type != "bind" or not mount.source:
             continue
         source = _path(ctx, mount.source)
         if source.exists():
             continue
         shown = _shown(ctx, source)
-        where = ctx.where(name, "volumes", index)
+        where = ctx.where_entry(name, "volumes", _mounts_at(mount.target))
         if not mount.create_host_path:
             findings.append(
                 finding(
@@ -104,7 +144,7 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
                     where,
                 )
             )
-        elif _looks_like_file(source, mount.target):
+        elif looks_like_file(source, mount.target):
             findings.append(
                 finding(
                     "DS505",
@@ -128,7 +168,15 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def _looks_like_file(source: Path, target: str) -> bool:
+def _mounts_at(target: str) -> Any:
+    def matches(entry: Any) -> bool:
+        mount = syntax.parse_mount(entry)
+        return mount is not None and mount.target == target
+
+    return matches
+
+
+def looks_like_file(source: Path, target: str) -> bool:
     for name in (source.name, PurePosixPath(target).name):
         suffix = PurePosixPath(name).suffix
         if _FILE_SUFFIX.fullmatch(suffix) and suffix not in _DIRECTORY_SUFFIXES:
@@ -145,7 +193,7 @@ def _secret_files(ctx: Context) -> list[Finding]:
             entries = service.get(kind)
             for entry in entries if isinstance(entries, list) else []:
                 used.add(entry.get("source") if isinstance(entry, dict) else entry)
-        declared = ctx.model.get(kind)
+        declared = (ctx.model or {}).get(kind)
         if not isinstance(declared, dict):
             continue
         for name, spec in declared.items():

@@ -14,15 +14,14 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from devstack import interpolation, syntax
+from devstack import composefile, interpolation, syntax
 from devstack.checks import Finding
 from devstack.checks.codes import finding
+from devstack.checks.context import Context
+from devstack.composefile import ComposeFile
 from devstack.syntax import PortBinding, SyntaxProblem
-
-if TYPE_CHECKING:
-    from devstack.checks.static import Context
 
 MAX_BINDS = 2048  # a huge published range is checked up to this many ports
 _TCP_LISTEN = "0A"
@@ -35,16 +34,48 @@ class Published(NamedTuple):
 
 
 def check(ctx: Context) -> list[Finding]:
-    published, findings = _collect(ctx)
+    findings = _host_network(ctx)
+    published = [p for p in _collect(ctx) if not _on_host_network(ctx, p.service)]
     findings += _duplicates(ctx, published)
     findings += _exposed(ctx, published)
     findings += _in_use(ctx, published)
     return findings
 
 
-def _collect(ctx: Context) -> tuple[list[Published], list[Finding]]:
+def check_files(ctx: Context) -> list[Finding]:
+    """DS403: each `ports:` entry of each file as written (after ${VAR} substitution)."""
+    findings = []
+    for source in ctx.sources.files:
+        for name, service in source.services().items():
+            entries = service.get("ports") if isinstance(service, dict) else None
+            for index, entry in enumerate(entries if isinstance(entries, list) else []):
+                try:
+                    syntax.parse_port(_substituted(composefile.plain(entry), ctx.env))
+                except SyntaxProblem as exc:
+                    findings.append(
+                        finding(
+                            "DS403",
+                            f"service {name}: {exc}",
+                            "write [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTOCOL], e.g. "
+                            '"127.0.0.1:8080:80" or "[::1]:8080:80"',
+                            source.where("services", name, "ports", index),
+                        )
+                    )
+                except interpolation.InterpolationError:
+                    continue  # DS307 says so
+    return findings
+
+
+def _substituted(entry: Any, env: Any) -> Any:
+    if isinstance(entry, str) and "$" in entry:
+        return interpolation.substitute(entry, env)
+    if isinstance(entry, dict):
+        return {k: _substituted(v, env) for k, v in entry.items()}
+    return entry
+
+
+def _collect(ctx: Context) -> list[Published]:
     published: list[Published] = []
-    findings: list[Finding] = []
     for name, service in ctx.services.items():
         entries = service.get("ports")
         if not isinstance(entries, list):
@@ -52,23 +83,76 @@ def _collect(ctx: Context) -> tuple[list[Published], list[Finding]]:
         for index, entry in enumerate(entries):
             try:
                 bindings = syntax.parse_port(entry)
-            except SyntaxProblem as exc:
-                findings.append(
-                    finding(
-                        "DS403",
-                        f"service {name}: {exc}",
-                        "write [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTOCOL], e.g. "
-                        '"127.0.0.1:8080:80" or "[::1]:8080:80"',
-                        _where(ctx, name, index),
-                    )
-                )
-                continue
+            except SyntaxProblem:
+                continue  # reported per file (DS403), or by Compose
             published += [Published(name, index, b) for b in bindings]
-    return published, findings
+    return published
+
+
+def _on_host_network(ctx: Context, service: str) -> bool:
+    return ctx.services.get(service, {}).get("network_mode") == "host"
+
+
+def _host_network(ctx: Context) -> list[Finding]:
+    """DS406: with network_mode: host, Docker discards `ports:` (the service uses the host's)."""
+    findings = []
+    for name, service in ctx.services.items():
+        entries = service.get("ports")
+        if service.get("network_mode") != "host" or not isinstance(entries, list) or not entries:
+            continue
+        shown = ", ".join(_port_text(e) for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+        findings.append(
+            finding(
+                "DS406",
+                f"service {name} publishes {shown}, but uses network_mode: host: Docker ignores `ports:`",
+                "remove `ports:` (the service listens on the host's own ports), or drop `network_mode: host`",
+                ctx.where(name, "ports"),
+            )
+        )
+    return findings
+
+
+def _port_text(entry: Any) -> str:
+    if isinstance(entry, dict):
+        published = entry.get("published")
+        return f"{published}:{entry.get('target')}" if published else str(entry.get("target"))
+    return str(entry)
 
 
 def _where(ctx: Context, service: str, index: int) -> str | None:
-    return ctx.where(service, "ports", index)
+    """The line of the model's `ports[index]` in the files: found by what it publishes."""
+    source_entry = _source_entry(ctx, service, index)
+    if source_entry is None:
+        return ctx.where(service, "ports")
+    source, position, _raw = source_entry
+    return source.where("services", service, "ports", position)
+
+
+def _source_entry(ctx: Context, service: str, index: int) -> tuple[ComposeFile, int, Any] | None:
+    """(file, index, entry as written) of the entry that publishes the model's ports[index]."""
+    entries = ctx.services.get(service, {}).get("ports")
+    if not isinstance(entries, list) or index >= len(entries):
+        return None
+    try:
+        wanted = {(b.host_ip, b.published, b.target, b.protocol) for b in syntax.parse_port(entries[index])}
+    except SyntaxProblem:
+        return None
+    loose: tuple[ComposeFile, int, Any] | None = None
+    for source in reversed(ctx.sources.files):
+        raw = source.services().get(service)
+        written = raw.get("ports") if isinstance(raw, dict) else None
+        for position, entry in enumerate(written if isinstance(written, list) else []):
+            entry = composefile.plain(entry)
+            try:
+                bindings = syntax.parse_port(_substituted(entry, ctx.env))
+            except (SyntaxProblem, interpolation.InterpolationError):
+                continue
+            found = {(b.host_ip, b.published, b.target, b.protocol) for b in bindings}
+            if wanted & found or (not wanted and not found):
+                return source, position, entry
+            if loose is None and {w[2] for w in wanted} & {f[2] for f in found}:
+                loose = (source, position, entry)
+    return loose
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -209,8 +293,7 @@ def _holder(ctx: Context, port: int, protocol: str) -> str | None:
         if any(c.project == ctx.project.name for c in containers):
             return None
         return ", ".join(
-            f"container {c.container}"
-            + (f" (project {c.project}, service {c.service})" if c.project else "")
+            f"container {c.container}" + (f" (project {c.project}, service {c.service})" if c.project else "")
             for c in containers
         )
     processes = list(processes_holding(port, protocol))
@@ -279,23 +362,20 @@ def _socket_inodes(port: int, protocol: str, proc: Path) -> set[str]:
 
 
 def _variable_hint(ctx: Context, item: Published) -> str:
-    """`; set WEB_PORT in .env` when the source writes the port as a variable."""
-    for source in reversed(ctx.sources):
-        raw: Any = source.services().get(item.service)
-        raw = raw.get("ports") if isinstance(raw, dict) else None
-        if isinstance(raw, list) and item.position < len(raw):
-            entry = raw[item.position]
-            text = (
-                entry
-                if isinstance(entry, str)
-                else str(entry.get("published", ""))
-                if (isinstance(entry, dict))
-                else ""
-            )
-            try:
-                names = interpolation.names(text) if "$" in text else []
-            except interpolation.InterpolationError:
-                names = []
-            if names:
-                return f" (set {names[-1]} in .env)"
-    return ""
+    """` (set WEB_PORT in .env)` when the file writes the port as a variable."""
+    found = _source_entry(ctx, item.service, item.position)
+    if found is None:
+        return ""
+    entry = found[2]
+    text = (
+        entry
+        if isinstance(entry, str)
+        else str(entry.get("published", ""))
+        if isinstance(entry, dict)
+        else ""
+    )
+    try:
+        names = interpolation.names(text) if "$" in text else []
+    except interpolation.InterpolationError:
+        names = []
+    return f" (set {names[-1]} in .env)" if names else ""

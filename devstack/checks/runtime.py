@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from devstack.checks import Finding, Severity
+from devstack.checks import Finding
+from devstack.checks.codes import finding
 
 # $1 = host, $2 = port (may be empty). Exit: 0 ok, 10 unresolved, 11 refused/timeout, 12 no tool.
 PROBE = r"""
@@ -103,12 +104,11 @@ def check(
         for key in keys:
             if not info.env.get(key):
                 findings.append(
-                    Finding(
+                    finding(
                         "DS620",
-                        Severity.ERROR,
                         f"required variable {key} is empty inside {service}",
-                        hint=f"set {key} in .env (or the environment) and run `devstack up` again",
-                        location=f"service {service}",
+                        f"set {key} in .env (or the environment) and run `devstack up` again",
+                        f"service {service}",
                     )
                 )
     jobs = []
@@ -136,9 +136,9 @@ def check(
             )
         )
     for (edge, _src, port), (code, output) in results:
-        finding = _link_finding(edge, port, code, output)
-        if finding:
-            findings.append(finding)
+        found = _link_finding(edge, port, code, output)
+        if found:
+            findings.append(found)
     return findings
 
 
@@ -148,28 +148,24 @@ def _link_finding(edge: Edge, port: int | None, code: int, output: str) -> Findi
     if code == 0:
         return None
     if code == 10:
-        return Finding(
+        return finding(
             "DS610",
-            Severity.ERROR,
             f"{edge.source} cannot resolve {edge.hostname!r} ({edge.kind} {edge.target})",
-            hint=f"is service {edge.target!r} running on a network {edge.source} shares? "
+            f"is service {edge.target!r} running on a network {edge.source} shares? "
             "check `networks:` of both services",
-            location=where,
+            where,
         )
     if code == 11:
-        return Finding(
+        return finding(
             "DS611",
-            Severity.ERROR,
             f"{edge.source} cannot connect to {target}",
-            hint=f"{edge.target} resolves but nothing listens on port {port}: "
-            f"see `devstack logs {edge.target}`",
-            location=where,
+            f"{edge.target} resolves but nothing listens on port {port}: see `devstack logs {edge.target}`",
+            where,
         )
-    return Finding(
+    return finding(
         "DS612",
-        Severity.INFO,
         f"could not test {edge.source} -> {target} from inside the container "
         "(no shell or network tool in the image)",
-        hint=None,
-        location=where,
+        None,
+        where,
     )

@@ -1,114 +1,110 @@
-"""The static checks of `devstack check`: everything that can be known before `up`.
+"""The static checks of `devstack check` (and of `up`'s pre-flight): what is known before `up`.
 
-`run(project, model)` reads the project's compose files (for line numbers and for what Compose
-normalises away, like short-syntax mounts), and takes Compose's own `config` output as the
-model of what `up` will run. When Compose is not installed or failed, `model` is None and the
-fallback in `devstack.model` stands in for it. Nothing here runs Compose.
+`run` takes the compose files as written (`context.load_sources`) and Compose's answer to one
+`config` call (`ComposeRunner.model`). The checks that need no merged model (YAML, duplicate
+keys, the schema, `${VAR}` references, `.env`) always run; the checks that need the merged
+project (references, ports, paths, health, profiles) run on Compose's model, and are skipped,
+with one INFO finding saying why, when there is none. Nothing here runs Compose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from devstack import model as fallback
 from devstack import syntax
-from devstack.checks import Finding, Severity, files, links, paths, ports
+from devstack.checks import Finding, Severity, capabilities, files, links, paths, ports
 from devstack.checks import env as env_checks
-from devstack.composefile import ComposeFile
-from devstack.model import ResolveError
-from devstack.project import Project
+from devstack.checks.codes import finding
+from devstack.checks.context import Context, EngineView, NoEngine, Sources
 
+if TYPE_CHECKING:
+    from devstack.compose import ComposeModel
+    from devstack.project import Project
 
-class Context:
-    """What every check family reads."""
-
-    def __init__(
-        self,
-        project: Project,
-        sources: list[ComposeFile],
-        env: dict[str, str],
-        model: dict[str, Any],
-        every_service: dict[str, dict[str, Any]],
-        from_compose: bool,
-        active_profiles: set[str],
-        problems: list[ResolveError],
-    ) -> None:
-        self.project = project
-        self.sources = sources
-        self.env = env  # the variables Compose interpolates with (shell over .env)
-        self.model = model  # what `up` runs: Compose's model (or the fallback's)
-        self.every_service = every_service  # all services of every profile, merged
-        self.from_compose = from_compose
-        self.active_profiles = active_profiles
-        self.problems = problems
-
-    @classmethod
-    def create(cls, project: Project, sources: list[ComposeFile], model: Mapping[str, Any] | None) -> Context:
-        env = project.interpolation_env()
-        merged, problems = fallback.build(sources, project.root, env)
-        every = syntax.services(merged)
-        if model is not None:
-            # Compose is the authority for what it returns (the active services); the
-            # fallback fills in services of inactive profiles, which Compose leaves out.
-            every.update(syntax.services(model))
-            run_model = dict(model)
-        else:
-            run_model = dict(merged)
-        active = syntax.active_profiles(env)
-        run_model["services"] = {
-            n: s for n, s in syntax.services(run_model).items() if syntax.is_active(s, active)
-        }
-        return cls(project, sources, env, run_model, every, model is not None, active, problems)
-
-    @property
-    def services(self) -> dict[str, dict[str, Any]]:
-        """The services `up` starts (active profiles only)."""
-        return syntax.services(self.model)
-
-    def where(self, service: str | None, *key: Any) -> str | None:
-        """`file:line` of ("services", service, *key), from the file that defines most of it."""
-        path = ("services", service, *key) if service is not None else key
-        best: tuple[int, ComposeFile] | None = None
-        minimum = 2 if service is not None else 1  # the service itself, at least
-        for source in self.sources:
-            depth = next((n for n in range(len(path), 0, -1) if source.defines(*path[:n])), 0)
-            if depth >= minimum and (best is None or depth >= best[0]):
-                best = (depth, source)
-        if best is None:
-            return f"service {service}" if service is not None else None
-        return best[1].where(*path)
-
-
-FAMILIES = (files, links, env_checks, ports, paths)
+Check = Callable[[Context], list[Finding]]
+# Checks of each file as written: they run with or without Compose.
+PER_FILE: tuple[Check, ...] = (
+    files.check,
+    env_checks.check_files,
+    links.check_extends,
+    ports.check_files,
+    paths.check_files,
+)
+# Checks of the merged project: they need Compose's model.
+MERGED: tuple[Check, ...] = (
+    files.check_images,
+    links.check,
+    ports.check,
+    paths.check,
+    capabilities.check,
+)
 
 
 def run(
     project: Project,
-    model: Mapping[str, Any] | None,
+    sources: Sources,
+    compose: ComposeModel | None,
     *,
-    compose_error: str | None = None,
-    loaded: tuple[list[ComposeFile], list[Finding]] | None = None,
+    engine: EngineView | None = None,
+    no_compose: str = "Docker Compose is not installed",
 ) -> list[Finding]:
     """Every static finding for the project, errors first.
 
-    `model` is Compose's `config` output, or None when Compose is unavailable or failed;
-    `compose_error` is Compose's error output in the latter case: it becomes a finding when
-    none of the checks here explains the failure. `loaded` is `files.load_sources(project)`
-    when the caller parsed the files already.
+    `compose` is Compose's answer (None when Compose is not installed: `no_compose` says why).
+    When Compose rejected the project, its error becomes a finding unless a check here
+    explains the problem more exactly.
     """
-    sources, findings = loaded if loaded is not None else files.load_sources(project)
-    findings = list(findings)
-    if len(sources) == len(project.files):
-        context = Context.create(project, sources, model)
-        for family in FAMILIES:
-            findings.extend(family.check(context))
+    env = project.interpolation_env()
+    model = compose.data if compose is not None and sources.complete else None
+    context = Context(
+        project,
+        sources,
+        env,
+        model,
+        frozenset(syntax.active_profiles(env)),
+        engine or NoEngine(),
+        compose.warnings if compose is not None else "",
+    )
+    findings = list(sources.findings)
+    if not sources.complete:
+        # A -f file that cannot be parsed leaves nothing reliable to check it against.
+        findings += env_checks.check_project_files(project)
+        return ordered(findings)
+    for check in PER_FILE:
+        findings += check(context)
+    if model is not None:
+        for check in MERGED:
+            findings += check(context)
     else:
-        # A file that cannot be parsed leaves nothing reliable to check it against.
-        findings.extend(env_checks.check_project_files(project))
-    if compose_error and not any(f.severity >= Severity.ERROR for f in findings):
-        findings.append(files.from_compose_error(compose_error))
+        findings.append(_skipped(compose, no_compose))
+    if compose is not None and compose.workaround:
+        findings.append(finding("DS109", compose.workaround, None, None))
+    if compose is not None and compose.rejected and not _has_error(findings):
+        findings.append(files.from_compose_error(compose.rejected, context))
     return ordered(findings)
+
+
+def _skipped(compose: ComposeModel | None, no_compose: str) -> Finding:
+    what = "the checks that need the merged project (references, ports, paths, health) were skipped"
+    if compose is None:
+        return finding(
+            "DS108",
+            f"{no_compose}: {what}",
+            "install the Compose v2 plugin (https://docs.docker.com/compose/install/), then run "
+            "`devstack check` again",
+        )
+    if compose.rejected:
+        return finding(
+            "DS108",
+            f"Compose rejects the project: {what}",
+            "fix the errors above, then run `devstack check` again",
+        )
+    return finding("DS108", f"{compose.unavailable or 'Compose gave no answer'}: {what}", None)
+
+
+def _has_error(findings: list[Finding]) -> bool:
+    return any(f.severity >= Severity.ERROR for f in findings)
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:

@@ -1,32 +1,19 @@
-"""ComposeRunner: probing, argv building, ps parsing (both formats), stderr classification."""
+"""ComposeRunner: probing, argv building, stderr classification, the model and its fallbacks."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from devstack import compose
-from devstack.compose import ComposeBinary, ComposeRunner, classify, parse_ps
+from devstack.compose import ComposeBinary, ComposeRunner, diagnose
 from devstack.errors import ComposeFailed, ComposeNotFound, EngineUnavailable
 from devstack.project import Project
 
 V2 = ComposeBinary(("docker", "compose"), "2.26.1", v1=False)
 V1 = ComposeBinary(("docker-compose",), "1.29.2", v1=True)
-
-PS_ITEM = {
-    "Name": "site-web-1",
-    "Service": "web",
-    "State": "running",
-    "Health": "healthy",
-    "ExitCode": 0,
-    "Publishers": [
-        {"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"},
-        {"URL": "", "TargetPort": 443, "PublishedPort": 0, "Protocol": "tcp"},
-    ],
-}
 
 
 @pytest.fixture
@@ -59,30 +46,6 @@ def forget_probe():
     compose._probed.clear()
     yield
     compose._probed.clear()
-
-
-def test_parse_ps_json_array_before_2_21():
-    items = parse_ps(json.dumps([PS_ITEM, {**PS_ITEM, "Service": "db", "Name": "site-db-1"}]))
-    assert [i["Service"] for i in items] == ["web", "db"]
-
-
-def test_parse_ps_one_object_per_line_since_2_21():
-    text = json.dumps(PS_ITEM) + "\n" + json.dumps({**PS_ITEM, "Service": "db"}) + "\n"
-    assert [i["Service"] for i in parse_ps(text)] == ["web", "db"]
-
-
-def test_parse_ps_empty():
-    assert parse_ps("") == [] and parse_ps("[]\n") == []
-
-
-def test_ps_states_keep_only_published_ports(mocker, project):
-    runner = ComposeRunner(project, V2)
-    mocker.patch.object(
-        runner, "run", return_value=subprocess.CompletedProcess([], 0, json.dumps(PS_ITEM), "")
-    )
-    (state,) = runner.ps()
-    assert state.service == "web" and state.health == "healthy"
-    assert state.publishers == (("127.0.0.1", 8080, 80, "tcp"),)
 
 
 def test_argv_names_project_files_and_directory(project):
@@ -137,8 +100,8 @@ def test_engine_down_becomes_exit_3(mocker, project):
         ("something else entirely", None, None),
     ],
 )
-def test_classify(stderr, kind, hint):
-    got_kind, got_hint = classify(stderr)
+def test_diagnose(stderr, kind, hint):
+    got_kind, got_hint = diagnose(stderr)[1:]
     assert got_kind is kind
     if hint is None:
         assert got_hint is None
@@ -195,13 +158,9 @@ def test_probe_runs_v2_plugin_directly(mocker, monkeypatch, tmp_path):
     assert binary.name == "docker compose"
 
 
-def test_real_compose_config_matches_file(project):
-    """The real binary, when present: config returns the interpolated model."""
-    try:
-        runner = ComposeRunner(project)
-    except ComposeNotFound:
-        pytest.skip("no Compose installed")
-    model = runner.config()
+def test_real_compose_config_matches_file(project, compose_v2):
+    """The real binary: config returns the interpolated model."""
+    model, _ = ComposeRunner(project, compose_v2).config()
     assert model["services"]["web"]["image"] == "busybox"
 
 
@@ -245,7 +204,7 @@ def test_a_hung_compose_is_stopped_and_reported(project, tmp_path):
     assert runner._running == set()
 
 
-def test_a_yaml_alias_bomb_never_reaches_compose(tmp_path):
+def test_a_yaml_alias_bomb_never_reaches_compose(tmp_path, compose_v2):
     """Compose 2.26 takes all memory on a billion-laughs file: devstack stops it and reports DS102."""
     from devstack import lifecycle
 
@@ -256,10 +215,7 @@ def test_a_yaml_alias_bomb_never_reaches_compose(tmp_path):
     levels.append("services:\n  web:\n    image: busybox\n    labels: *i\n")
     (tmp_path / "compose.yaml").write_text("\n".join(levels))
     project = Project.load(tmp_path, env={})
-    try:
-        runner = ComposeRunner(project)
-    except ComposeNotFound:
-        pytest.skip("no Compose installed")
+    runner = ComposeRunner(project, compose_v2)
     import time
 
     started = time.monotonic()
@@ -268,3 +224,81 @@ def test_a_yaml_alias_bomb_never_reaches_compose(tmp_path):
     assert [f.code for f in result.findings] == ["DS102"]
     assert "too many nodes" in result.findings[0].message
     assert runner._running == set()
+
+
+# -- the model: one call, and the fallbacks when it fails ---------------------------------------
+
+
+class Answers:
+    """Stands in for subprocess.Popen: one (returncode, stdout, stderr) per call, argv recorded."""
+
+    def __init__(self, *answers: tuple[int, str, str]) -> None:
+        self.answers = list(answers)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv)
+        return FakePopen(*self.answers.pop(0))
+
+
+MODEL_JSON = json.dumps({"name": "p", "services": {"web": {"image": "busybox"}}})
+
+
+def test_model_is_one_config_call_over_every_profile(mocker, project):
+    answers = Answers((0, MODEL_JSON, 'level=warning msg="The \\"X\\" variable is not set."'))
+    mocker.patch("subprocess.Popen", answers)
+    answer = ComposeRunner(project, V2).model()
+    assert answer.data == {"name": "p", "services": {"web": {"image": "busybox"}}}
+    assert answer.rejected is None and answer.workaround is None and "X" in answer.warnings
+    (argv,) = answers.calls
+    assert argv[argv.index("--profile") + 1] == "*"
+    assert argv[-3:] == ["config", "--format", "json"]
+
+
+def test_a_json_marshalling_bug_falls_back_to_yaml(mocker, project):
+    bug = "json: error calling MarshalJSON for type types.SSHKey: invalid character ':'"
+    answers = Answers((1, "", bug), (0, "services:\n  web:\n    image: busybox\n", ""))
+    mocker.patch("subprocess.Popen", answers)
+    answer = ComposeRunner(project, V2).model()
+    assert answer.data == {"services": {"web": {"image": "busybox"}}}
+    assert answer.rejected is None and "bug in Compose" in (answer.workaround or "")
+    assert answers.calls[1][-3:] == ["config", "--format", "yaml"]
+
+
+def test_a_rejected_project_is_read_again_without_consistency_checks(mocker, project):
+    error = 'service "web" depends on undefined service "db": invalid compose project'
+    answers = Answers((1, "", error), (0, MODEL_JSON, ""))
+    mocker.patch("subprocess.Popen", answers)
+    answer = ComposeRunner(project, V2).model()
+    assert answer.rejected and "undefined service" in answer.rejected
+    assert answer.data is not None
+    assert "--no-consistency" in answers.calls[1]
+
+
+def test_a_project_compose_cannot_read_has_no_model(mocker, project):
+    error = "error while interpolating services.web.image: required variable TAG is missing a value"
+    mocker.patch("subprocess.Popen", Answers((1, "", error), (1, "", error)))
+    answer = ComposeRunner(project, V2).model()
+    assert answer.data is None and "TAG" in (answer.rejected or "")
+
+
+def test_compose_v1_is_asked_once(mocker, project):
+    answers = Answers((1, "", "Service 'web' depends on service 'db' which is undefined."))
+    mocker.patch("subprocess.Popen", answers)
+    answer = ComposeRunner(project, V1).model()
+    assert answer.data is None and answer.rejected and len(answers.calls) == 1
+    assert "--profile" not in answers.calls[0]
+
+
+def test_a_stuck_compose_is_unavailable_not_rejected(project, tmp_path):
+    sleeper = tmp_path / "fake-compose"
+    sleeper.write_text("#!/bin/sh\nexec sleep 30\n")
+    sleeper.chmod(0o755)
+    runner = ComposeRunner(project, ComposeBinary((str(sleeper),), "2.0.0", v1=False))
+    compose.CONFIG_TIMEOUT, saved = 0.5, compose.CONFIG_TIMEOUT
+    try:
+        answer = runner.model()
+    finally:
+        compose.CONFIG_TIMEOUT = saved
+    assert answer.data is None and answer.rejected is None
+    assert "no answer within" in (answer.unavailable or "")

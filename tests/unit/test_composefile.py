@@ -64,9 +64,24 @@ def test_merge_keys_and_yaml_1_2_scalars():
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("~", None), ("null", None), ("", None), ("true", True), ("False", False), ("on", "on"),
-     ("12", 12), ("-3", -3), ("0o17", 15), ("0x1F", 31), ("1.5", 1.5), ("1e3", 1000.0),
-     ("'12'", "12"), ('"true"', "true"), ("2001-12-14", "2001-12-14"), ("!!str 5", "5")],
+    [
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("true", True),
+        ("False", False),
+        ("on", "on"),
+        ("12", 12),
+        ("-3", -3),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        ("'12'", "12"),
+        ('"true"', "true"),
+        ("2001-12-14", "2001-12-14"),
+        ("!!str 5", "5"),
+    ],
 )
 def test_scalars(text, value):
     assert parse(f"k: {text}\n", Path("f")).data["k"] == value
@@ -74,9 +89,7 @@ def test_scalars(text, value):
 
 def test_duplicate_keys_are_recorded():
     f = parse("services:\n  web:\n    image: a\n    image: b\n", Path("c.yml"))
-    assert [(d.key, d.line, d.first_line) for d in f.duplicates] == [
-        (("services", "web", "image"), 4, 3)
-    ]
+    assert [(d.key, d.line, d.first_line) for d in f.duplicates] == [(("services", "web", "image"), 4, 3)]
 
 
 @pytest.mark.parametrize(
@@ -125,6 +138,4 @@ def test_labels_are_relative_to_the_project(tmp_path):
 
 def test_walk_strings_yields_values_not_keys():
     data = {"k${X}": ["a", {"b": "c", "n": 1}], "o": Override("z")}
-    assert list(walk_strings(data)) == [
-        (("k${X}", 0), "a"), (("k${X}", 1, "b"), "c"), (("o",), "z")
-    ]
+    assert list(walk_strings(data)) == [(("k${X}", 0), "a"), (("k${X}", 1, "b"), "c"), (("o",), "z")]

@@ -72,6 +72,24 @@ def test_compose_v1_ds704(healthy):
     assert "DS704" in codes(found) and "1.29.2" in str(found)
 
 
+@pytest.mark.parametrize(
+    ("version", "warned"),
+    [
+        ("24.0.7", True),
+        ("20.10.24+dfsg1", True),
+        ("25.0.0", False),
+        ("26.1.5+dfsg1", False),
+        ("garbage", False),
+    ],
+)
+def test_engine_older_than_25_ds710(healthy, version, warned):
+    healthy.patch.object(engine, "server_version", return_value=version)
+    found = [f for f in doctor.run(None) if f.code == "DS710"]
+    assert bool(found) is warned
+    if warned:
+        assert version in found[0].message and "whole `interval`" in found[0].message
+
+
 def test_low_disk_ds705(healthy):
     healthy.patch("shutil.disk_usage", return_value=Usage(100 * 2**30, 99 * 2**30, 2**30))
     found = [f for f in doctor.run(None) if f.code == "DS705"]

@@ -155,3 +155,112 @@ def test_status_table():
     text = report.status_table(rows)
     assert "http://localhost:8080/" in text and "3.2s" in text
     assert "not running" in report.status_table([])
+
+
+# -- waiting until ready: every branch, with a clock and containers the test controls ----------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+UP_WALL = 1_800_000_000.0  # when `compose up` started (epoch)
+BEFORE = "2026-11-28T04:00:00.123456789Z"  # started long before this `up`
+DURING = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(UP_WALL + 1)) + ".5Z"  # started by it
+
+
+def readiness(clock: Clock, wanted=("web",), timeout: float = 60.0) -> lifecycle.Readiness:
+    return lifecycle.Readiness(set(wanted), clock.now, timeout, UP_WALL, clock=clock)
+
+
+def failure(r: lifecycle.Readiness, *containers: ContainerInfo) -> str:
+    with pytest.raises(lifecycle.ServiceFailed) as exc:
+        r.pending(list(containers))
+    return exc.value.what
+
+
+def test_ready_when_running_and_healthy():
+    clock = Clock()
+    r = readiness(clock, wanted=("web", "db"))
+    assert r.pending([info("web", health="starting"), info("db")]) == [("web", "starting")]
+    clock.now += 2
+    assert r.pending([info("web", health="healthy"), info("db")]) == []
+    assert r.seconds_to_ready("web") == 2.0 and r.seconds_to_ready("db") == 0.0
+
+
+def test_a_completed_one_shot_job_is_done():
+    assert readiness(Clock()).pending([info("web", state="exited", exit_code=0)]) == []
+
+
+def test_exit_code_is_a_failure():
+    assert failure(readiness(Clock()), info("web", state="exited", exit_code=3)) == "exited with code 3"
+
+
+def test_oom_kill_is_named():
+    what = failure(readiness(Clock()), info("web", state="exited", exit_code=137, oom_killed=True))
+    assert what == "ran out of memory (killed by the kernel)"
+
+
+def test_a_kill_waits_a_grace_period_for_the_engine_then_fails():
+    clock = Clock()
+    r = readiness(clock)
+    killed = info("web", state="exited", exit_code=143)
+    assert r.pending([killed]) == [("web", "killed")]
+    clock.now += lifecycle.KILLED_GRACE_SECONDS + 0.1
+    assert failure(r, killed) == "was killed (exit 143)"
+
+
+def test_unhealthy_fails_at_once():
+    assert failure(readiness(Clock()), info("web", health="unhealthy")) == "is unhealthy"
+
+
+def test_restarting_too_often_is_a_crash_loop():
+    r = readiness(Clock())
+    assert r.pending([info("web", state="restarting", restart_count=1)]) == [("web", "restarting")]
+    assert failure(r, info("web", state="restarting", restart_count=3)) == "keeps crashing"
+
+
+def test_without_healthcheck_running_must_last_a_moment():
+    clock = Clock()
+    r = readiness(clock)
+    fresh = info("web", started_at=DURING)
+    assert r.pending([fresh]) == [("web", "starting")]
+    clock.now += lifecycle.SETTLE_SECONDS + 0.01
+    assert r.pending([fresh]) == []
+
+
+def test_an_unchanged_running_container_is_ready_at_once():
+    assert readiness(Clock()).pending([info("web", started_at=BEFORE)]) == []
+
+
+def test_timeout_names_the_state_and_a_missing_container():
+    clock = Clock()
+    r = readiness(clock, wanted=("web", "db"), timeout=5)
+    assert r.pending([info("web", health="starting")]) == [("db", "not created"), ("web", "starting")]
+    clock.now += 6
+    with pytest.raises(lifecycle.ServiceFailed) as exc:
+        r.pending([info("web", health="starting")])
+    assert exc.value.what == "has no container after 5 s" and exc.value.info is None
+    assert failure(readiness(clock, timeout=-1), info("web", health="starting")) == (
+        "is not ready after -1 s (starting)"
+    )
+
+
+def test_wait_looks_until_ready_and_turns_failures_into_errors():
+    clock = Clock()
+    looks = iter([[info("web", health="starting")], [info("web", health="healthy")]])
+    slept = []
+    got = lifecycle._wait(readiness(clock), lambda: next(looks), lambda i, w: AssertionError(w), slept.append)
+    assert [c.health for c in got] == ["healthy"] and slept == [lifecycle.POLL_SECONDS]
+
+    with pytest.raises(DevstackError, match="web exited with code 1"):
+        lifecycle._wait(
+            readiness(clock),
+            lambda: [info("web", state="exited", exit_code=1)],
+            lambda i, w: DevstackError(f"service {i.service} {w}"),
+            slept.append,
+        )

@@ -44,7 +44,47 @@ def test_wheel_contains_templates(wheel):
         assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
 
 
+def test_wheel_runs_from_its_own_files(wheel, tmp_path):
+    """The wheel's files alone (dependencies from this environment) generate a project."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    target = tmp_path / "mysite"
+    script = (
+        "import devstack, sys; print(devstack.__file__); from devstack.cli import main; main(sys.argv[1:])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "new", "drupal", str(target), "--no-input"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(str(site))  # the wheel's copy, not this checkout
+    assert (target / "docker-compose.yml").is_file() and (target / ".env").is_file()
+
+
+@pytest.mark.slow
 def test_installed_wheel_generates_a_project(wheel, tmp_path):
+    """A fresh virtualenv: the wheel's declared dependencies come from the package index."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     pip_env = dict(os.environ)
@@ -73,3 +113,18 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / "docker-compose.yml").is_file()
     assert (target / "src/web/index.php").is_file()
     assert (target / ".env").is_file()
+
+
+def test_wheel_contains_the_proxy_files(wheel):
+    """`devstack proxy start` builds its images from files shipped in the package."""
+    names = zipfile.ZipFile(wheel).namelist()
+    for rel in (
+        "nginx.Dockerfile",
+        "watcher.Dockerfile",
+        "nginx-entrypoint.sh",
+        "nginx.conf.j2",
+        "routes.conf.j2",
+        "index.html.j2",
+    ):
+        assert f"devstack/proxy/files/{rel}" in names, rel
+    assert "devstack/proxy/watcher.py" in names

@@ -19,8 +19,7 @@ from devstack.syntax import Mount, PortBinding, SyntaxProblem
         ("80", []),
         (80, []),
         ("127.0.0.1::80", []),
-        ({"target": 80, "published": "8080", "host_ip": "0.0.0.0"},
-         [("0.0.0.0", 8080, 8080, 80, "tcp")]),
+        ({"target": 80, "published": "8080", "host_ip": "0.0.0.0"}, [("0.0.0.0", 8080, 8080, 80, "tcp")]),
         ({"target": 80, "published": 8080, "protocol": "UDP"}, [("", 8080, 8080, 80, "udp")]),
         ({"target": 80}, []),
     ],
@@ -31,8 +30,18 @@ def test_parse_port(entry, expected):
 
 @pytest.mark.parametrize(
     "entry",
-    ["80:80:80:80", "::1:8080:80", "abc:80", "8080:80/icmp", "70000:80", "9-1:80",
-     "8000-8002:80-81", "999.1.1.1:80:80", True, {"published": 80}],
+    [
+        "80:80:80:80",
+        "::1:8080:80",
+        "abc:80",
+        "8080:80/icmp",
+        "70000:80",
+        "9-1:80",
+        "8000-8002:80-81",
+        "999.1.1.1:80:80",
+        True,
+        {"published": 80},
+    ],
 )
 def test_invalid_ports(entry):
     with pytest.raises(SyntaxProblem):
@@ -54,15 +63,23 @@ def test_binding_properties():
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("./data:/data", Mount("bind", "./data", "/data", False, True, True)),
-        ("/abs:/x:ro", Mount("bind", "/abs", "/x", True, True, True)),
-        ("~/x:/x:rw,z", Mount("bind", "~/x", "/x", False, True, True)),
-        ("named:/data", Mount("volume", "named", "/data", short=True)),
-        ("/anonymous", Mount("volume", None, "/anonymous", short=True)),
-        ("C:\\work:/w", Mount("bind", "C:\\work", "/w", False, True, True)),
+        ("./data:/data", Mount("bind", "./data", "/data", False, True)),
+        ("/abs:/x:ro", Mount("bind", "/abs", "/x", True, True)),
+        ("~/x:/x:rw,z", Mount("bind", "~/x", "/x", False, True)),
+        ("named:/data", Mount("volume", "named", "/data")),
+        ("/anonymous", Mount("volume", None, "/anonymous")),
+        ("C:\\work:/w", Mount("bind", "C:\\work", "/w", False, True)),
         ({"type": "bind", "source": "./c", "target": "/c"}, Mount("bind", "./c", "/c")),
-        ({"type": "bind", "source": "/c", "target": "/c", "bind": {"create_host_path": True},
-          "read_only": True}, Mount("bind", "/c", "/c", True, True)),
+        (
+            {
+                "type": "bind",
+                "source": "/c",
+                "target": "/c",
+                "bind": {"create_host_path": True},
+                "read_only": True,
+            },
+            Mount("bind", "/c", "/c", True, True),
+        ),
         ({"type": "tmpfs", "target": "/t"}, Mount("tmpfs", None, "/t")),
         ({"source": "v"}, None),
         ("a:b:c:d", None),
@@ -85,11 +102,13 @@ def test_dependencies_in_both_syntaxes():
 
 
 def test_links_volumes_from_network_mode():
-    service = {"links": ["db:database", "cache"], "volumes_from": ["data:ro", "container:x",
-               "service:code"], "network_mode": "service:vpn"}
+    service = {
+        "links": ["db:database", "cache"],
+        "volumes_from": ["data:ro", "container:x", "service:code"],
+        "network_mode": "service:vpn",
+    }
     assert syntax.link_targets(service) == [("db", "database"), ("cache", "cache")]
-    assert syntax.volumes_from(service) == [
-        ("service", "data"), ("container", "x"), ("service", "code")]
+    assert syntax.volumes_from(service) == [("service", "data"), ("container", "x"), ("service", "code")]
     assert syntax.network_service(service) == "vpn"
     assert syntax.network_service({"network_mode": "host"}) is None
 
@@ -97,7 +116,11 @@ def test_links_volumes_from_network_mode():
 def test_environment_and_scalars():
     assert syntax.environment(["A=1", "B", "C=x=y"]) == {"A": "1", "B": None, "C": "x=y"}
     assert syntax.environment({"A": True, "B": 1.5, "C": None, "D": 10}) == {
-        "A": "true", "B": "1.5", "C": None, "D": "10"}
+        "A": "true",
+        "B": "1.5",
+        "C": None,
+        "D": "10",
+    }
 
 
 def test_profiles():
@@ -110,8 +133,14 @@ def test_profiles():
 
 @pytest.mark.parametrize(
     ("context", "remote"),
-    [("https://github.com/a/b.git#main", True), ("git@github.com:a/b.git", True),
-     ("github.com/a/b", True), ("./app", False), ("/abs/app", False), (".", False)],
+    [
+        ("https://github.com/a/b.git#main", True),
+        ("git@github.com:a/b.git", True),
+        ("github.com/a/b", True),
+        ("./app", False),
+        ("/abs/app", False),
+        (".", False),
+    ],
 )
 def test_remote_contexts(context, remote):
     assert syntax.is_remote(context) is remote

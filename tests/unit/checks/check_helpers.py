@@ -21,14 +21,33 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def write_tree(root: Path, files: Mapping[str, str]) -> None:
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Files from {relative path: text (dedented) or bytes}; a path ending in / is a directory."""
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if name.endswith("/"):
             path.mkdir(parents=True, exist_ok=True)
+        elif isinstance(text, bytes):
+            path.write_bytes(text)
         else:
             path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+class FakeEngine:
+    """The engine as checks see it (checks.context.EngineView), with answers a test chooses."""
+
+    def __init__(self, version: str | None = None, missing: set[tuple[str, str]] = frozenset()) -> None:
+        self._version = version
+        self.missing = set(missing)
+        self.asked: list[tuple[str, str]] = []
+
+    def version(self) -> str | None:
+        return self._version
+
+    def exists(self, kind: str, name: str) -> bool | None:
+        self.asked.append((kind, name))
+        return (kind, name) not in self.missing
 
 
 def codes(found: list[Finding]) -> list[str]:
@@ -38,8 +57,9 @@ def codes(found: list[Finding]) -> list[str]:
 def compose_v2() -> list[str] | None:
     """`docker compose` when the v2 plugin answers; skip (or fail under CI) otherwise."""
     if shutil.which("docker"):
-        proc = subprocess.run(["docker", "compose", "version", "--short"],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["docker", "compose", "version", "--short"], capture_output=True, text=True, check=False
+        )
         if proc.returncode == 0 and not proc.stdout.strip().lstrip("v").startswith("1."):
             return ["docker", "compose"]
     if os.environ.get("CI"):

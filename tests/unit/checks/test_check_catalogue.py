@@ -12,9 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_docs_are_generated_from_the_catalogue():
     doc = (ROOT / "docs" / "check-codes.md").read_text("utf-8")
-    assert doc == codes.markdown(), (
-        "docs/check-codes.md is stale: regenerate it as its header says"
-    )
+    assert doc == codes.markdown(), "docs/check-codes.md is stale: regenerate it as its header says"
 
 
 def test_every_code_used_in_devstack_is_catalogued():
@@ -42,6 +40,19 @@ def test_readme_documents_every_code():
     from devstack.checks import codes
 
     readme = (ROOT / "README.md").read_text("utf-8")
-    section = readme[readme.index("<!-- codes:start -->"):readme.index("<!-- codes:end -->")]
+    section = readme[readme.index("<!-- codes:start -->") : readme.index("<!-- codes:end -->")]
     for code in codes.CODES:
         assert f"| {code.code} |" in section, f"{code.code} is missing from the README"
+
+
+def test_every_finding_is_built_through_the_catalogue():
+    """Severity lives in the catalogue: library code never builds a Finding by hand."""
+    allowed = {ROOT / "devstack/checks/__init__.py", ROOT / "devstack/checks/codes.py"}
+    by_hand = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "devstack").rglob("*.py")
+        if path not in allowed
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if re.search(r"\bFinding\(", line)
+    ]
+    assert by_hand == []

@@ -28,20 +28,22 @@ def test_shell_wins_and_dotenv_counts(findings):
 
 
 def test_required_variable_message_and_empty_value(findings):
-    found = findings({**web("      P: ${DB_PASSWORD:?set DB_PASSWORD in .env}\n"),
-                      ".env": "DB_PASSWORD=\n"})
+    found = findings({**web("      P: ${DB_PASSWORD:?set DB_PASSWORD in .env}\n"), ".env": "DB_PASSWORD=\n"})
     (required,) = [f for f in found if f.code == "DS302"]
     assert required.message == "DB_PASSWORD is required but is empty: set DB_PASSWORD in .env"
     # `?` (no colon) accepts an empty value
-    assert "DS302" not in codes(findings({**web("      P: ${DB_PASSWORD?x}\n"),
-                                          ".env": "DB_PASSWORD=\n"}))
+    assert "DS302" not in codes(findings({**web("      P: ${DB_PASSWORD?x}\n"), ".env": "DB_PASSWORD=\n"}))
 
 
 def test_example_keys_missing_from_dotenv_are_one_finding(findings):
-    files = {**web("      P: ${DB_PASSWORD:?set it}\n      U: ${DB_USER}\n"),
-             ".env.example": "# devstack:secret\nDB_PASSWORD=\nDB_USER=app\n", ".env": "OTHER=1\n"}
+    files = {
+        **web("      P: ${DB_PASSWORD:?set it}\n      U: ${DB_USER}\n"),
+        ".env.example": "# devstack:secret\nDB_PASSWORD=\nDB_USER=app\n",
+        ".env": "OTHER=1\n",
+    }
     found = findings(files)
-    assert codes(found) == ["DS303"]  # not also DS301/DS302 for the same keys
+    # not also DS301/DS302 for the same keys (Compose rejects the project: DS108 says so)
+    assert codes(found) == ["DS303", "DS108"]
     assert "DB_PASSWORD, DB_USER" in found[0].message
     assert "devstack env sync" in found[0].hint
 
@@ -53,7 +55,8 @@ def test_no_dotenv_at_all(findings):
 
 
 def test_env_file_paths_and_optional_ones(findings):
-    files = {"compose.yaml": """\
+    files = {
+        "compose.yaml": """\
 services:
   web:
     image: a
@@ -62,7 +65,9 @@ services:
       - path: ./${ENV_NAME:-local}.env
       - path: ./optional.env
         required: false
-""", "present.env": "A=1\n"}
+""",
+        "present.env": "A=1\n",
+    }
     (missing,) = [f for f in findings(files) if f.code == "DS304"]
     assert "./${ENV_NAME:-local}.env" in missing.message
     assert missing.location == "compose.yaml:6"
@@ -89,15 +94,22 @@ def test_legacy_link_variables(findings, environment, hint):
 
 @pytest.mark.parametrize(
     "environment",
-    ["DB_PORT: '3306'", "DB_NAME: app", "APP_ENV_FILE: /x/y", "NODE_ENV: production",
-     "REDIS_PORT: '6379'", "DB_HOST: db"],
+    [
+        "DB_PORT: '3306'",
+        "DB_NAME: app",
+        "APP_ENV_FILE: /x/y",
+        "NODE_ENV: production",
+        "REDIS_PORT: '6379'",
+        "DB_HOST: db",
+    ],
 )
 def test_modern_variables_are_not_legacy(findings, environment):
     assert "DS306" not in codes(findings(web(f"      {environment}\n", "  db:\n    image: b\n")))
 
 
 def test_legacy_variables_in_env_files_and_commands(findings):
-    files = {"compose.yaml": """\
+    files = {
+        "compose.yaml": """\
 services:
   app:
     image: a
@@ -105,7 +117,9 @@ services:
     command: ["sh", "-c", "wait-for $$CACHE_PORT_6379_TCP_ADDR"]
   cache:
     image: redis
-""", "app.env": "REDIS_HOST=${CACHE_PORT_6379_TCP_ADDR}\n"}
+""",
+        "app.env": "REDIS_HOST=${CACHE_PORT_6379_TCP_ADDR}\n",
+    }
     legacy = [f for f in findings(files) if f.code == "DS306"]
     assert {f.location for f in legacy} == {"compose.yaml:5"}  # one finding per variable
 
@@ -119,31 +133,37 @@ needs_git = pytest.mark.skipif(not shutil.which("git"), reason="git is not insta
 
 
 def git(root, *args):
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@e", "PATH": "/usr/bin:/bin", "HOME": str(root)})
+    subprocess.run(
+        ["git", "-C", str(root), *args],
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@e",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@e",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(root),
+        },
+    )
 
 
 @needs_git
-def test_tracked_dotenv(make_project):
+def test_tracked_dotenv(make_project, check_project):
     project = make_project({**web("      A: ${A}\n"), ".env": "A=secret\n"})
     git(project.root, "init", "-q")
     git(project.root, "add", ".env", "compose.yaml")
-    from devstack.checks import static
-
-    found = static.run(project, None)
+    found = check_project(project)
     (tracked,) = [f for f in found if f.code == "DS305"]
     assert tracked.location == ".env"
 
 
 @needs_git
-def test_ignored_dotenv_is_fine(make_project):
+def test_ignored_dotenv_is_fine(make_project, check_project):
     project = make_project({**web("      A: ${A}\n"), ".env": "A=secret\n", ".gitignore": ".env\n"})
     git(project.root, "init", "-q")
     git(project.root, "add", ".")
-    from devstack.checks import static
-
-    assert "DS305" not in codes(static.run(project, None))
+    assert "DS305" not in codes(check_project(project))
 
 
 def test_outside_a_repository_git_is_not_run(make_project, mocker):
@@ -169,12 +189,16 @@ def test_missing_git_binary_is_no_finding(make_project, monkeypatch):
 
 
 def test_broken_templates_in_paths_and_ports_do_not_crash(findings):
-    found = findings({"compose.yaml": """\
+    found = findings(
+        {
+            "compose.yaml": """\
 services:
   web:
     image: a
     env_file: ["${BROKEN"]
     ports: ["127.0.0.1:${PORT:-${X}:80"]
     volumes: ["${A B}:/x"]
-"""})
+"""
+        }
+    )
     assert "DS307" in codes(found)

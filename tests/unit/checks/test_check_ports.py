@@ -49,8 +49,7 @@ def test_free_port_and_other_address_are_clean(findings, listening):
 
 
 def test_variable_named_in_the_hint(findings, listening):
-    found = findings(compose("      - '127.0.0.1:${WEB_PORT:-8080}:80'\n"),
-                     env={"WEB_PORT": str(listening)})
+    found = findings(compose("      - '127.0.0.1:${WEB_PORT:-8080}:80'\n"), env={"WEB_PORT": str(listening)})
     (taken,) = [f for f in found if f.code == "DS402"]
     assert "set WEB_PORT in .env" in taken.hint
 
@@ -71,8 +70,7 @@ def test_another_projects_container_is_named(findings, listening, monkeypatch):
         "devstack.engine.containers_publishing",
         lambda port, protocol="tcp": [PortHolder("shop-web-1", "shop", "web")],
     )
-    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n"))
-                if f.code == "DS402"]
+    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n")) if f.code == "DS402"]
     assert "container shop-web-1 (project shop, service web)" in taken.message
 
 
@@ -83,8 +81,7 @@ def test_engine_down_still_reports_the_proxy(findings, listening, monkeypatch):
         raise EngineUnavailable("down")
 
     monkeypatch.setattr("devstack.engine.containers_publishing", down)
-    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n"))
-                if f.code == "DS402"]
+    (taken,) = [f for f in findings(compose(f"      - '127.0.0.1:{listening}:80'\n")) if f.code == "DS402"]
     assert "docker-proxy (pid 7)" in taken.message
 
 
@@ -94,7 +91,9 @@ def test_pick_any_range_needs_one_free_port(findings, listening):
 
 
 def test_ranges_and_udp_duplicates(findings):
-    found = findings({"compose.yaml": """\
+    found = findings(
+        {
+            "compose.yaml": """\
 services:
   a:
     image: a
@@ -102,7 +101,9 @@ services:
   b:
     image: b
     ports: ["127.0.0.1:28102:53/udp"]
-"""})
+"""
+        }
+    )
     dup = [f for f in found if f.code == "DS401"]
     assert [f.message for f in dup] == ["host port 28102/udp is published by both a and b"]
     assert dup[0].location == "compose.yaml:7"
@@ -114,11 +115,31 @@ def test_ipv6_and_ipv4_loopbacks_do_not_clash(findings):
 
 
 def test_all_interfaces_warning_lists_ports_once_per_service(findings):
-    found = findings(compose("      - '28120:80'\n      - '0.0.0.0:28121:81'\n      - '::1:x'\n"))
+    found = findings(
+        compose("      - '28120:80'\n      - '0.0.0.0:28121:81'\n      - '127.0.0.1:28122:82'\n")
+    )
     (warning,) = [f for f in found if f.code == "DS404"]
     assert "28120, 0.0.0.0:28121" in warning.message
     assert '"127.0.0.1:28120:80"' in warning.hint
-    assert "DS403" in codes(found)
+    assert warning.location == "compose.yaml:5"
+
+
+def test_invalid_mapping_is_located_without_compose(per_file_findings):
+    found = per_file_findings(compose("      - '127.0.0.1:28123:80'\n      - '::1:x'\n"))
+    (invalid,) = [f for f in found if f.code == "DS403"]
+    assert invalid.location == "compose.yaml:6" and "HOST:CONTAINER" in invalid.message
+
+
+def test_override_file_entries_are_located_by_what_they_publish(make_project, check_project, listening):
+    """The merged model lists ports in another order than the files: the line is found by content."""
+    project = make_project(
+        {
+            "compose.yaml": "services:\n  web:\n    image: a\n    ports:\n      - '127.0.0.1:28130:80'\n",
+            "compose.override.yaml": f"services:\n  web:\n    ports:\n      - '127.0.0.1:{listening}:81'\n",
+        }
+    )
+    (taken,) = [f for f in check_project(project) if f.code == "DS402"]
+    assert taken.location == "compose.override.yaml:4"
 
 
 def test_processes_holding_reads_proc(tmp_path):
