@@ -352,3 +352,45 @@ def test_status_rows_say_what_is_true():
     assert text.splitlines()[0].split() == ["SERVICE", "STATE", "HEALTH", "URL", "UPTIME"]
     assert "exited (137), 2 restarts" in text and "1m15s" in text and "not created" in text
     assert [r.ok for r in rows] == [False, True, False, True]
+
+
+def _probe_answers(answers):
+    def run_in(container_id, argv):
+        return answers.get((argv[4], argv[5]), (11, ""))
+
+    return run_in
+
+
+def test_runtime_check_one_image_exposed_port_answering_is_enough():
+    """rabbitmq's image EXPOSEs 4369 5671 5672 15672; 5671 (AMQP over TLS) is off by default."""
+    model = {"services": {"app": {"depends_on": {"mq": {"condition": "service_healthy"}}}, "mq": {}}}
+    containers = {"app": info("app"), "mq": info("mq", exposed=(4369, 5671, 5672, 15672))}
+    answers = {("mq", "4369"): (0, ""), ("mq", "5672"): (0, "")}
+    assert runtime.check(containers, model, {}, _probe_answers(answers)) == []
+    # None answers: one finding naming the ports tried, not one per port.
+    findings = runtime.check(containers, model, {}, _probe_answers({}))
+    assert [f.code for f in findings] == ["DS611"]
+    assert "4369, 5671, 5672, 15672" in findings[0].message
+
+
+def test_runtime_check_every_declared_port_must_answer():
+    """Ports the project declares (`ports:` targets, `expose:`) are each promised to answer."""
+    model = {
+        "services": {
+            "app": {"depends_on": ["cache"]},
+            "cache": {
+                "expose": ["6379", "16379/tcp", "53/udp"],
+                "ports": [{"target": 8001, "published": "8001"}],
+            },
+        }
+    }
+    assert runtime.declared_ports(model["services"]["cache"]) == [8001, 6379, 16379]
+    containers = {"app": info("app"), "cache": info("cache", exposed=(6379, 8001, 16379))}
+    answers = {("cache", "6379"): (0, ""), ("cache", "8001"): (0, "")}
+    findings = runtime.check(containers, model, {}, _probe_answers(answers))
+    assert [(f.code, "cache:16379" in f.message) for f in findings] == [("DS611", True)]
+
+
+def test_declared_ports_short_syntax_and_ranges():
+    service = {"ports": ["127.0.0.1:8080:80", "[::1]:9000:9000/tcp", "5353:53/udp", "3000-3001:3000-3001"]}
+    assert runtime.declared_ports(service) == [80, 9000, 3000, 3001]
