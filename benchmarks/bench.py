@@ -1,10 +1,14 @@
 """Speed budgets, measured as whole processes side by side (ratios, not absolute times).
 
-    python benchmarks/bench.py [--runs N] [--only NAME...] [--json FILE]
+    python benchmarks/bench.py [--runs N] [--only NAME...] [--stack STACK...] [--json FILE]
 
 Each budget times a devstack command and its reference command alternately, N times each, and
 compares medians. Exit status 1 when a budget is exceeded. Docker budgets need an engine and the
 test images (scripts/build-test-images.sh); they are skipped, and said so, without one.
+
+`--stack` chooses the generated projects that `check`, `up` and `build` measure (default:
+drupal; `--stack all` for every stack). `build` (report only, not in the default set) times a
+cold image build of each stack: `docker compose build --no-cache`.
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ class Outcome:
     reference: float | None
     budget: float | None
     note: str = ""
+    limit: float | None = None  # an absolute bound on `ours` (in `unit`), beside the ratio if any
+    unit: str = "s"
 
     @property
     def ratio(self) -> float | None:
@@ -84,7 +90,8 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.budget is None or (self.ratio is not None and self.ratio <= self.budget)
+        within_ratio = self.budget is None or (self.ratio is not None and self.ratio <= self.budget)
+        return within_ratio and (self.limit is None or self.ours <= self.limit)
 
 
 def wall(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
@@ -129,30 +136,62 @@ def bench_new(runs: int) -> list[Outcome]:
     return [Outcome("devstack new drupal (wall)", statistics.median(times), None, None)]
 
 
-def _drupal_project(tmp: str) -> Path:
-    """A generated drupal project on a free port, named dsbench-<pid>."""
+# The stacks whose projects `check`, `up` and `build` measure (--stack); set by main().
+STACKS: list[str] = ["drupal"]
+# Bind-mount directories each stack's services write into (created before `up`, as devstack does).
+DATA_DIRS = {"laravel": ("data/db", "data/redis")}
+# The absolute budget of `devstack up` from stopped to ready (seconds), where the issue sets one.
+UP_LIMIT = {"drupal": 4.0}
+
+
+def _project_name(stack: str) -> str:
+    return f"dsbench-{stack}-{os.getpid()}"
+
+
+def _project(tmp: str, stack: str = "drupal") -> Path:
+    """A generated project of STACK on a free port, named dsbench-STACK-<pid>, ready to start.
+
+    Its files belong to the host user that its services run as (HOST_UID/HOST_GID in .env,
+    pinned with devstack:keep): the invoking user, or uid 4242 under root, as in the tests.
+    """
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    site = Path(tmp) / "site"
+    site = Path(tmp) / stack
     subprocess.run(
         [
             DEVSTACK,
             "new",
-            "drupal",
+            stack,
             str(site),
             "--no-input",
             "--name",
-            f"dsbench-{os.getpid()}",
+            _project_name(stack),
             "--set",
             f"web_port={port}",
         ],
         check=True,
         capture_output=True,
     )
+    uid, gid = (4242, 4242) if os.getuid() == 0 else (os.getuid(), os.getgid())
+    with (site / ".env").open("a") as env:
+        env.write(f"\n# devstack:keep\nHOST_UID={uid}\n# devstack:keep\nHOST_GID={gid}\n")
+    for directory in DATA_DIRS.get(stack, ("data/db",)):
+        (site / directory).mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
+        subprocess.run(["chown", "-R", f"{uid}:{gid}", str(site)], check=True)
     return site
+
+
+def _remove(site: Path, stack: str) -> None:
+    """Containers, network, volumes and the built images of a benchmark project."""
+    down = [*_compose(), "down", "--volumes", "--timeout", "10"]
+    subprocess.run(down, cwd=site, capture_output=True, check=False)
+    for image in ("web", "php"):
+        tag = f"{_project_name(stack)}-{image}"
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
 
 
 def _compose() -> list[str]:
@@ -209,10 +248,8 @@ def bench_check(runs: int) -> list[Outcome]:
         return [Outcome("devstack check (skipped: no Docker engine/Compose)", 0, None, None)]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, site, budget in (
-            ("drupal", _drupal_project(tmp), 1.8),
-            ("500 services", _many_services(tmp), 2.0),
-        ):
+        cases = [(stack, _project(tmp, stack), 1.8) for stack in STACKS]
+        for label, site, budget in [*cases, ("500 services", _many_services(tmp), 2.0)]:
             ours, ref = side_by_side(
                 runs,
                 lambda site=site: wall([DEVSTACK, "check"], cwd=site),
@@ -227,60 +264,343 @@ def bench_up(runs: int) -> list[Outcome]:
         return [Outcome("devstack up (skipped: no Docker engine)", 0, None, None)]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        site = _drupal_project(tmp)
-        down = [*_compose(), "down", "--timeout", "10"]
+        for stack in STACKS:
+            out += _bench_up_stack(runs, tmp, stack)
+    return out
+
+
+def _bench_up_stack(runs: int, tmp: str, stack: str) -> list[Outcome]:
+    site = _project(tmp, stack)
+    down = [*_compose(), "down", "--timeout", "10"]
+    out = []
+    try:
+        wall([DEVSTACK, "up"], cwd=site)  # builds the image and initialises the data once, untimed
+        ours, ref = side_by_side(
+            runs,
+            lambda: wall([DEVSTACK, "up"], cwd=site),
+            lambda: wall([*_compose(), "up", "-d"], cwd=site),
+        )
+        out.append(Outcome(f"devstack up (running) vs docker compose up -d ({stack})", ours, ref, 1.3))
+
+        def cold(argv: list[str]) -> float:
+            wall(down, cwd=site)
+            return wall(argv, cwd=site)
+
+        cold_runs = max(5, runs // 5)
+        ours, ref = side_by_side(
+            cold_runs,
+            lambda: cold([DEVSTACK, "up"]),
+            lambda: cold([*_compose(), "up", "-d", "--wait"]),
+            warmup=0,
+        )
+        out.append(
+            Outcome(
+                f"devstack up (stopped->ready) vs up -d --wait ({stack})",
+                ours,
+                ref,
+                1.10,
+                f"({cold_runs} runs each)",
+                limit=UP_LIMIT.get(stack),
+            )
+        )
+    finally:
+        _remove(site, stack)
+    return out
+
+
+def bench_build(runs: int) -> list[Outcome]:
+    """Cold image builds (no build cache), once per stack: report only."""
+    if not have_engine():
+        return [Outcome("image build (skipped: no Docker engine)", 0, None, None)]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for stack in STACKS:
+            site = _project(tmp, stack)
+            try:
+                seconds = wall([*_compose(), "build", "--no-cache"], cwd=site)
+                warm = wall([*_compose(), "build"], cwd=site)
+            finally:
+                _remove(site, stack)
+            out.append(Outcome(f"cold image build ({stack})", seconds, None, None, f"(cached: {warm:.1f} s)"))
+    return out
+
+
+def bench_add(runs: int) -> list[Outcome]:
+    """`devstack add` plans (parse, check, render, verify): what it costs beyond `devstack check`."""
+    if not have_engine():
+        return [Outcome("devstack add (skipped: no Docker engine/Compose)", 0, None, None)]
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _project(tmp, "drupal")
+        add = [DEVSTACK, "add", "redis", "--set", f"port={port}"]
+        ours, ref = side_by_side(
+            runs,
+            lambda: wall([*add, "--dry-run"], cwd=site),
+            lambda: wall([DEVSTACK, "check"], cwd=site),
+        )
+        out = [Outcome("devstack add redis --dry-run vs devstack check", ours, ref, 1.5)]
+        times = []
+        for _ in range(max(3, runs // 3)):
+            start = time.perf_counter()
+            wall(add, cwd=site)
+            wall([DEVSTACK, "remove", "redis"], cwd=site)
+            times.append(time.perf_counter() - start)
+        out.append(
+            Outcome("devstack add redis + devstack remove redis (wall)", statistics.median(times), None, None)
+        )
+    return out
+
+
+# -- devstack proxy (issue 9) ---------------------------------------------------------------------
+
+PROXY_CYCLES = 20
+PROXY_LOAD_RATE = 50  # requests per second at the routed project
+PROXY_LOAD_SECONDS = 10
+PROXY_LOAD_CHANGES = 5  # stop/start cycles of the other project meanwhile
+
+
+def _proxy_get(port: int, host: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", "/", headers={"Host": host})
+        answer = conn.getresponse()
+        body = answer.read()
+        conn.close()
+        return answer.status, body
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, repr(exc).encode()
+
+
+def _proxy_project(tmp: Path, name: str, text: str) -> Path:
+    root = tmp / name
+    root.mkdir()
+    (root / "compose.yaml").write_text(
+        f"name: {name}\n"
+        "services:\n"
+        "  web:\n"
+        "    image: devstack-test/busybox:latest\n"
+        f'    command: ["sh", "-c", "echo {text} > /www/index.html; exec httpd -f -p 80 -h /www"]\n'
+        '    expose: ["80"]\n'
+    )
+    subprocess.run([*_compose(), "up", "-d"], cwd=root, check=True, capture_output=True)
+    return root
+
+
+def _wait_proxy(port: int, host: str, ok: Callable[[int, bytes], bool], timeout: float = 30.0) -> float:
+    """Poll every 5 ms until `ok`; the wall-clock time it first held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = _proxy_get(port, host, timeout=2.0)
+        if ok(status, body):
+            return time.time()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}: not the expected answer in {timeout:g} s: {status} {body[:80]!r}")
+        time.sleep(0.005)
+
+
+def bench_proxy(runs: int) -> list[Outcome]:
+    """Start event -> route answering (median, p95 over 20 cycles); failed requests under load."""
+    import socket
+    import threading
+
+    if not have_engine():
+        return [Outcome("devstack proxy (skipped: no Docker engine)", 0, None, None)]
+    image = subprocess.run(
+        ["docker", "image", "inspect", "devstack-test/busybox:latest"], capture_output=True
+    )
+    if image.returncode != 0:
+        return [Outcome("devstack proxy (skipped: run scripts/build-test-images.sh)", 0, None, None)]
+    prefix = f"dsbench-{os.getpid()}"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy = f"{prefix}-proxy"
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        steady = _proxy_project(Path(tmp), f"{prefix}-steady", "steady")
+        moving = _proxy_project(Path(tmp), f"{prefix}-moving", "moving")
         try:
-            wall([DEVSTACK, "up"], cwd=site)  # builds the web image once, untimed
-            ours, ref = side_by_side(
-                runs,
-                lambda: wall([DEVSTACK, "up"], cwd=site),
-                lambda: wall([*_compose(), "up", "-d"], cwd=site),
+            subprocess.run(
+                [DEVSTACK, "proxy", "start", "--name", proxy, "--port", str(port)]
+                + ["--projects", f"{prefix}-*"],
+                check=True,
+                capture_output=True,
             )
-            out.append(Outcome("devstack up (running) vs docker compose up -d", ours, ref, 1.3))
+            steady_host, moving_host = f"{prefix}-steady.localhost", f"{prefix}-moving.localhost"
+            _wait_proxy(port, steady_host, lambda st, b: st == 200 and b == b"steady\n")
+            _wait_proxy(port, moving_host, lambda st, b: st == 200 and b == b"moving\n")
 
-            def cold(argv: list[str]) -> float:
-                wall(down, cwd=site)
-                return wall(argv, cwd=site)
-
-            cold_runs = max(3, runs // 5)
-            ours, ref = side_by_side(
-                cold_runs,
-                lambda: cold([DEVSTACK, "up"]),
-                lambda: cold([*_compose(), "up", "-d", "--wait"]),
-                warmup=0,
-            )
+            latencies = []
+            label = f"label=com.docker.compose.project={prefix}-moving"
+            for _ in range(PROXY_CYCLES):
+                subprocess.run([*_compose(), "stop", "-t", "0"], cwd=moving, check=True, capture_output=True)
+                _wait_proxy(port, moving_host, lambda st, b: st == 404)
+                events = subprocess.Popen(
+                    ["docker", "events", "--format", "{{.TimeNano}}", "--filter", "type=container"]
+                    + ["--filter", "event=start", "--filter", label],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                time.sleep(0.3)  # subscribed before the start
+                subprocess.run([*_compose(), "start"], cwd=moving, check=True, capture_output=True)
+                line = events.stdout.readline() if events.stdout else ""
+                events.kill()
+                events.wait()
+                started = int(line.strip()) / 1e9
+                answered = _wait_proxy(port, moving_host, lambda st, b: st == 200 and b == b"moving\n")
+                latencies.append(answered - started)
+            latencies.sort()
+            p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
             out.append(
                 Outcome(
-                    "devstack up (stopped->healthy) vs up -d --wait",
-                    ours,
-                    ref,
-                    1.10,
-                    f"({cold_runs} runs each)",
+                    f"proxy: start event -> route answers ({PROXY_CYCLES} cycles)",
+                    statistics.median(latencies),
+                    None,
+                    None,
+                    f"median; p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms",
+                    limit=1.0,
                 )
+            )
+
+            failures: list[str] = []
+            sent = [0]
+
+            def load() -> None:
+                next_at = time.monotonic()
+                for _ in range(PROXY_LOAD_RATE * PROXY_LOAD_SECONDS):
+                    status, body = _proxy_get(port, steady_host)
+                    sent[0] += 1
+                    if status != 200 or body != b"steady\n":
+                        failures.append(f"{status} {body[:60]!r}")
+                    next_at += 1 / PROXY_LOAD_RATE
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+
+            worker = threading.Thread(target=load)
+            worker.start()
+            changes = 0
+            began = time.monotonic()
+            while changes < PROXY_LOAD_CHANGES and time.monotonic() - began < PROXY_LOAD_SECONDS - 1:
+                subprocess.run([*_compose(), "stop", "-t", "0"], cwd=moving, check=True, capture_output=True)
+                subprocess.run([*_compose(), "start"], cwd=moving, check=True, capture_output=True)
+                changes += 1
+            worker.join(PROXY_LOAD_SECONDS + 60)
+            out.append(
+                Outcome(
+                    f"proxy: failed requests, {PROXY_LOAD_RATE}/s x {PROXY_LOAD_SECONDS} s, routes changing",
+                    float(len(failures)),
+                    None,
+                    None,
+                    f"of {sent[0]} requests, while another project stopped/started {changes} times"
+                    + (f"; first: {failures[0]}" if failures else ""),
+                    limit=0,
+                    unit="failed",
+                )
+            )
+        finally:
+            subprocess.run([DEVSTACK, "proxy", "stop", "--name", proxy], capture_output=True, check=False)
+            for root in (steady, moving):
+                subprocess.run([*_compose(), "down", "-t", "0"], cwd=root, capture_output=True, check=False)
+    return out
+
+
+# -- the django and node stacks (helper "apps") ------------------------------------------------
+
+APP_STACKS = {"django": ("web", ["python", "-c", "pass"]), "node": ("app", ["node", "-e", "0"])}
+
+
+def _app_project(tmp: str, stack: str) -> Path:
+    """A generated STACK project on a free port, named dsbench-STACK-<pid>, trusting the host's
+    extra CA certificates (its build fetches from PyPI or npm through this network's proxy)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = Path(tmp) / stack
+    name = f"dsbench-{stack}-{os.getpid()}"
+    subprocess.run(
+        [DEVSTACK, "new", stack, str(site), "--no-input", "--name", name, "--set", f"web_port={port}"],
+        check=True,
+        capture_output=True,
+    )
+    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+        shutil.copy(cert, site / "docker" / "certs" / cert.name)
+    return site
+
+
+def bench_apps(runs: int) -> list[Outcome]:
+    """django and node: cold image build, and `devstack up` from stopped to ready vs Compose."""
+    if not have_engine():
+        return [Outcome("django/node stacks (skipped: no Docker engine)", 0, None, None)]
+    out = []
+    cold_runs = max(5, runs // 5)
+    for stack in APP_STACKS:
+        with tempfile.TemporaryDirectory() as tmp:
+            site = _app_project(tmp, stack)
+            down = [*_compose(), "down", "--timeout", "10"]
+            try:
+                build = wall([*_compose(), "build", "--no-cache"], cwd=site)
+                out.append(Outcome(f"{stack}: image build, no layer cache (wall)", build, None, None))
+                wall([DEVSTACK, "up"], cwd=site)  # first start: database initialised, untimed
+
+                def cold(argv: list[str], site: Path = site, down: list[str] = down) -> float:
+                    wall(down, cwd=site)
+                    return wall(argv, cwd=site)
+
+                ours, ref = side_by_side(
+                    cold_runs,
+                    lambda: cold([DEVSTACK, "up"]),
+                    lambda: cold([*_compose(), "up", "-d", "--wait"]),
+                    warmup=0,
+                )
+                out.append(
+                    Outcome(
+                        f"{stack}: devstack up (stopped->healthy) vs up -d --wait",
+                        ours,
+                        ref,
+                        1.10,
+                        f"({cold_runs} runs each)",
+                    )
+                )
+            finally:
+                subprocess.run(down, cwd=site, capture_output=True, check=False)
+                service = APP_STACKS[stack][0]
+                subprocess.run(
+                    ["docker", "image", "rm", "-f", f"dsbench-{stack}-{os.getpid()}-{service}"],
+                    capture_output=True,
+                    check=False,
+                )
+    return out
+
+
+def bench_run(runs: int) -> list[Outcome]:
+    """`devstack run TOOL` against `devstack exec SERVICE -- CMD` on a running node stack."""
+    if not have_engine():
+        return [Outcome("devstack run (skipped: no Docker engine)", 0, None, None)]
+    with tempfile.TemporaryDirectory() as tmp:
+        site = _app_project(tmp, "node")
+        down = [*_compose(), "down", "--timeout", "10"]
+        try:
+            wall([DEVSTACK, "up"], cwd=site)
+            ours, ref = side_by_side(
+                runs,
+                lambda: wall([DEVSTACK, "run", "node", "-e", "0"], cwd=site),
+                lambda: wall([DEVSTACK, "exec", "app", "--", "node", "-e", "0"], cwd=site),
             )
         finally:
             subprocess.run(down, cwd=site, capture_output=True, check=False)
             subprocess.run(
-                ["docker", "image", "rm", "-f", f"dsbench-{os.getpid()}-web"],
+                ["docker", "image", "rm", "-f", f"dsbench-node-{os.getpid()}-app"],
                 capture_output=True,
                 check=False,
             )
-            subprocess.run(
-                [
-                    "docker",
-                    "run",
-                    "--rm",
-                    "-v",
-                    f"{site / 'data'}:/mnt",
-                    "devstack-test/busybox",
-                    "rm",
-                    "-rf",
-                    "/mnt/db",
-                ],
-                capture_output=True,
-                check=False,
-            )
-    return out
+    return [Outcome("devstack run node vs devstack exec app -- node", ours, ref, 1.15)]
 
 
 # -- devstack db (issue 8, helper "data") -------------------------------------------------------
@@ -534,8 +854,14 @@ BENCHES: dict[str, Callable[[int], list[Outcome]]] = {
     "new": bench_new,
     "check": bench_check,
     "up": bench_up,
+    "add": bench_add,
+    "proxy": bench_proxy,
+    "apps": bench_apps,
+    "run": bench_run,
+    "build": bench_build,
     "db": bench_db,
 }
+DEFAULT_BENCHES = ("help", "new", "check", "up")
 
 
 def have_engine() -> bool:
@@ -550,21 +876,32 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--stack", nargs="*", default=["drupal"], help="stacks to measure, or 'all'")
     parser.add_argument("--db-size", type=int, default=300, help="MB of rows for --only db")
     parser.add_argument("--db-engines", nargs="*", choices=list(DB_BENCH), default=list(DB_BENCH))
     args = parser.parse_args()
     DB_OPTIONS.update(size=args.db_size, engines=args.db_engines)
     install()
+    known = sorted(p.name for p in (ROOT / "templates").iterdir() if (p / "cookiecutter.json").is_file())
+    wanted = known if args.stack == ["all"] else args.stack
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        parser.error(f"unknown stack(s): {', '.join(unknown)} (known: {', '.join(known)})")
+    STACKS[:] = wanted
     outcomes: list[Outcome] = []
-    for name in args.only or list(BENCHES):
+    for name in args.only or list(DEFAULT_BENCHES):
         outcomes += BENCHES[name](args.runs)
     failed = False
     for o in outcomes:
         ref = f"{o.reference * 1000:8.1f} ms" if o.reference else " " * 11
         ratio = f"{o.ratio:5.2f}x" if o.ratio else "      "
         budget = f"budget {o.budget:.2f}x" if o.budget else "report only"
+        value = f"{o.ours * 1000:8.1f} ms" if o.unit == "s" else f"{o.ours:8.0f} {o.unit[:2]:2}"
+        if o.limit is not None:
+            bound = f"<= {o.limit * 1000:.0f} ms" if o.unit == "s" else f"<= {o.limit:g} {o.unit}"
+            budget = f"{budget}, {bound}" if o.budget else bound
         verdict = "ok" if o.ok else "OVER BUDGET"
-        print(f"{o.name:58} {o.ours * 1000:8.1f} ms {ref} {ratio}  {budget:13} {verdict} {o.note}")
+        print(f"{o.name:66} {value} {ref} {ratio}  {budget:13} {verdict} {o.note}")
         failed |= not o.ok
     if args.json:
         args.json.write_text(json.dumps([o.__dict__ | {"ratio": o.ratio} for o in outcomes], indent=2))

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from devstack import __version__, report
-from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
+from devstack.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ENGINE,
+    ChecksFailed,
+    DevstackError,
+    UsageError,
+)
 
 # The lazy-import rule (written here once for the whole package): start-up time is a budget
 # (`devstack --help` within 1.5x of `python -c "import click"`, measured by benchmarks/bench.py).
@@ -25,20 +32,36 @@ if TYPE_CHECKING:
 
 
 class _Options:
-    """Global options main() needs after the command has ended (click's context is gone then)."""
+    """Global options: main() needs --debug after the command has ended (click's context is
+    gone then); -f/-p before the command name are Compose's habit (`devstack -f x.yml logs -f`)."""
 
     debug = False
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="devstack")
 @click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(),
+    help="Compose file, as in `docker compose -f FILE CMD` (repeatable).",
+)
+@click.option("-p", "--project-name", "project_name", help="Compose project name.")
+def cli(debug: bool, files: tuple[str, ...], project_name: str | None) -> None:
     """Reproducible local development environments on Docker Compose.
 
-    Create a project with `devstack new STACK DIR`; start it with `devstack up`.
+    Create a project with `devstack new STACK DIR`; start it with `devstack up`. Compose files
+    and the project name go before the command (`devstack -f x.yml logs -f`) or after it
+    (`devstack up -f x.yml`; `logs` takes `--file` there, as its `-f` is --follow).
     """
     _Options.debug = debug
+    _Options.files = files
+    _Options.project_name = project_name
 
 
 @cli.command()
@@ -71,6 +94,11 @@ def new(
 
     from devstack import scaffold, stacks
 
+    if directory is not None and not directory.strip():
+        raise UsageError(
+            "the directory argument is empty",
+            hint="name the directory to create, e.g. `devstack new drupal mysite` (`.` is the current one)",
+        )
     target = Path(directory or name or stack)
     values = scaffold.parse_settings(settings)
     if not no_input and sys.stdin.isatty():
@@ -85,24 +113,28 @@ def new(
     click.echo(report.created(result, os.path.relpath(result.root)))
 
 
-def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """-f/--file (repeatable) and -p/--project-name, as in Compose."""
-    fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
-    fn = click.option(
-        "-f",
-        "--file",
-        "files",
-        multiple=True,
-        type=click.Path(),
-        help="Compose file (repeatable; default: discovered like Compose does).",
-    )(fn)
-    return fn
+def project_options(fn: Callable[..., Any] | None = None, *, short_file: bool = True) -> Any:
+    """-f/--file (repeatable) and -p/--project-name, as in Compose (`--file` only, when the
+    command's own -f means something else)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
+        flags = ("-f", "--file") if short_file else ("--file",)
+        return click.option(
+            *flags,
+            "files",
+            multiple=True,
+            type=click.Path(),
+            help="Compose file (repeatable; default: discovered like Compose does).",
+        )(fn)
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     from devstack.project import Project
 
-    return Project.load(files=files, name=project_name)
+    return Project.load(files=(*_Options.files, *files), name=project_name or _Options.project_name)
 
 
 def _progress(as_json: bool) -> Callable[[Event], None]:
@@ -143,7 +175,13 @@ def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbo
 @project_options
 @click.argument("services", nargs=-1)
 @click.option("--build", is_flag=True, help="Rebuild images before starting.")
-@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for healthy.")
+@click.option(
+    "--timeout",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds to wait for healthy.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
 def up(
     files: tuple[str, ...],
@@ -176,6 +214,7 @@ def up(
                     "services": [s.to_dict() for s in result.services],
                     "findings": [f.to_dict() for f in result.findings + result.runtime],
                     "seconds": round(result.seconds, 2),
+                    "proxy": result.proxy.__dict__ if result.proxy is not None else None,
                 },
             )
         )
@@ -203,28 +242,41 @@ def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: b
         )
         if typed.strip() != project.name:
             raise UsageError("project name did not match; nothing was deleted")
-    lifecycle.down(project, volumes=volumes, progress=_progress(False))
-    click.echo(f"{project.name} is down" + (" (named volumes deleted)." if volumes else "; data is kept."))
+    result = lifecycle.down(project, volumes=volumes, progress=_progress(False))
+    click.echo(report.down_summary(project.name, volumes, result))
 
 
 @cli.command()
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> None:
-    """Show services, state, health and URLs."""
+def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> int:
+    """Show services, state, health and URLs (exit 1 when one is not running or not healthy)."""
     from devstack import lifecycle
 
     statuses = lifecycle.status(_project(files, project_name))
     if as_json:
         click.echo(report.as_json("status", {"services": [s.to_dict() for s in statuses]}))
     else:
-        click.echo(report.status_table(statuses))
+        click.echo(report.status_table(statuses, uptime=True))
+    return 0 if statuses and all(s.ok for s in statuses) else EXIT_FAILED
+
+
+class _TailLines(click.ParamType):
+    """A number of lines (0 or more), or 'all'."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if text == "all" or (text.isdigit() and int(text) >= 0):
+            return text
+        self.fail(f"{value!r} is not a number of lines (or 'all')", param, ctx)
 
 
 @cli.command()
-@project_options
-@click.option("-f", "--follow", is_flag=True, help="Follow the output.")
-@click.option("-n", "--tail", default="200", show_default=True, help="Lines from the end ('all').")
+@project_options(short_file=False)
+@click.option("-f", "--follow", is_flag=True, help="Follow the output (as `docker compose logs -f`).")
+@click.option("-n", "--tail", default="200", show_default=True, type=_TailLines(), help="Lines from the end.")
 @click.argument("services", nargs=-1)
 def logs(
     files: tuple[str, ...],
@@ -233,25 +285,48 @@ def logs(
     tail: str,
     services: tuple[str, ...],
 ) -> int:
-    """Show the logs of the stack or of SERVICES."""
+    """Show the logs of the stack or of SERVICES.
+
+    As in Compose, -f after `logs` is --follow; name compose files before the command
+    (`devstack -f x.yml logs -f`) or with --file.
+    """
+    from devstack import lifecycle
     from devstack.compose import ComposeRunner
 
-    runner = ComposeRunner(_project(files, project_name))
+    for name in services:
+        if name.endswith((".yml", ".yaml")):
+            raise UsageError(
+                f"{name} looks like a compose file, not a service",
+                hint=f"after `logs`, -f is --follow (as in Compose): name the file before the command, "
+                f"`devstack -f {name} logs`, or with `--file {name}`",
+            )
+    project = _project(files, project_name)
+    lifecycle.own_containers(project)
     args = ["logs", "--tail", tail] + (["--follow"] if follow else [])
-    return runner.passthrough(*args, *(["--", *services] if services else []))
+    return ComposeRunner(project).passthrough(*args, *(["--", *services] if services else []))
+
+
+# A shell in the container: bash where the image has it, else sh.
+SHELL = ["sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"]
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True})
 @project_options
 @click.argument("service")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def exec_(files: tuple[str, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
-    """Run COMMAND in SERVICE's container: devstack exec web -- bash"""
+    """Run COMMAND in SERVICE's container (`devstack exec web -- ls -l`); without one, a shell.
+
+    It runs as the service's user: the host user for services with
+    `user: "${HOST_UID}:${HOST_GID}"`, so files it writes in bind mounts are yours.
+    """
+    from devstack import lifecycle
     from devstack.compose import ComposeRunner
 
-    runner = ComposeRunner(_project(files, project_name))
+    project = _project(files, project_name)
+    lifecycle.own_containers(project)
     tty = [] if sys.stdin.isatty() and sys.stdout.isatty() else ["-T"]
-    return runner.passthrough("exec", *tty, service, *command)
+    return ComposeRunner(project).passthrough("exec", *tty, service, *(command or SHELL))
 
 
 @cli.command()
@@ -272,6 +347,8 @@ def doctor(as_json: bool) -> int:
         click.echo(report.findings_json(findings))
     else:
         click.echo(report.findings_text(findings, verbose=True))
+    if any(f.code in ("DS701", "DS703") for f in findings):
+        return EXIT_NO_ENGINE  # no engine, or no Compose: as the README's table says
     return EXIT_FAILED if has_errors(findings) else 0
 
 
@@ -287,7 +364,9 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     from devstack import dbcheck, envfile
 
     project = _project(files, project_name)
-    result = envfile.sync(project.root, hold=lambda keys: dbcheck.held_secrets(project, keys))
+    result = envfile.sync(
+        project.root, compose_files=project.files, hold=lambda keys: dbcheck.held_secrets(project, keys)
+    )
     for key, reason in result.held.items():
         click.echo(f"warning: {key} was not generated: {reason}.", err=True)
         click.echo(
@@ -295,7 +374,7 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
             "database) and `devstack up` to start afresh",
             err=True,
         )
-    if not (project.root / ".env.example").is_file():
+    if not (project.root / ".env.example").is_file() and not result.changed:
         click.echo("No .env.example here: nothing to do.")
     elif result.created:
         click.echo(
@@ -309,6 +388,300 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
         )
     else:
         click.echo(".env already has every key of .env.example.")
+    for key, before, after in result.updated:
+        why = f" ({result.host_user.reason})" if result.host_user else ""
+        click.echo(f"Updated {key} in .env: {before or '(empty)'} -> {after}{why}.")
+
+
+# -- devstack run: the project's tools (x-devstack.tools) -------------------------------------
+
+
+@cli.command(name="run", context_settings={"allow_interspersed_args": False})
+@project_options
+@click.option("--json", "as_json", is_flag=True, help="List the tools as JSON.")
+@click.argument("tool", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_tool(
+    files: tuple[str, ...], project_name: str | None, as_json: bool, tool: str | None, args: tuple[str, ...]
+) -> int:
+    """Run a project tool in its service's container: devstack run npm install express
+
+    Without TOOL, list the tools the project declares (x-devstack.tools in its compose file).
+    Everything after TOOL goes to the tool unchanged, options included; its output, input and
+    exit code pass through.
+    """
+    from devstack import tools
+
+    project = _project(files, project_name)
+    if tool is None:
+        found = tools.declared(project)
+        if as_json:
+            click.echo(report.as_json("tools", {"tools": [t.to_dict() for t in found.tools.values()]}))
+        else:
+            click.echo(report.tools_table(list(found.tools.values())))
+        return 0
+    if as_json:
+        raise UsageError("--json lists the tools; it does not run one", hint=f"devstack run {tool} ...")
+    chosen = tools.find(project, tool)
+    tools.ensure_running(project, chosen)
+    from devstack.compose import ComposeRunner
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return ComposeRunner(project).passthrough(*tools.exec_args(chosen, args, tty=tty))
+
+
+# -- add / remove: backing services from the catalogue (issue 11) ------------------------------
+
+
+@cli.command()
+@project_options
+@click.argument("service", required=False)
+@click.option("--as", "as_name", metavar="NAME", help="Service name (default: the catalogue's).")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="SERVICE",
+    help="The service to wire it into (repeatable; needed when several could use it).",
+)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Change a setting (port, ...).")
+@click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
+def add(
+    files: tuple[str, ...],
+    project_name: str | None,
+    service: str | None,
+    as_name: str | None,
+    to: tuple[str, ...],
+    settings: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Add SERVICE (redis, postgres, ...) to the project, wired into the app; no SERVICE: list them."""
+    from devstack import addons
+
+    if service is None:
+        click.echo(report.addons_table(list(addons.catalogue().values())))
+        return
+    plan = addons.plan_add(
+        _project(files, project_name),
+        service,
+        name=as_name,
+        to=to,
+        settings=addons.parse_settings(settings),
+    )
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+        click.echo(report.added(addons.Result(plan, [c.label for c in plan.changes], dry_run=True)))
+        return
+    try:
+        result = addons.apply(plan)
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    click.echo(report.added(result))
+
+
+@cli.command()
+@project_options
+@click.argument("service")
+@click.option("-v", "--volumes", is_flag=True, help="Also delete its data under data/ (asks first).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
+@click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
+def remove(
+    files: tuple[str, ...], project_name: str | None, service: str, volumes: bool, yes: bool, dry_run: bool
+) -> None:
+    """Remove SERVICE, its wiring and its keys; its data is kept unless --volumes."""
+    from devstack import addons
+
+    plan = addons.plan_remove(_project(files, project_name), service, volumes=volumes)
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+        click.echo(report.removed(addons.Result(plan, [c.label for c in plan.changes], dry_run=True)))
+        return
+    doomed = report.data_of(plan)
+    if volumes and doomed and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("--volumes deletes data: confirm with --yes when not on a terminal")
+        typed = click.prompt(
+            f"This deletes {', '.join(doomed)} for good. Type the service name ({service}) to confirm"
+        )
+        if typed.strip() != service:
+            raise UsageError("the name did not match; nothing was changed or deleted")
+    try:
+        result = addons.apply(plan)
+    except ChecksFailed as exc:
+        click.echo(report.findings_text(exc.findings), err=True)
+        raise
+    click.echo(report.removed(result))
+
+
+# -- devstack events, devstack proxy (the router, issue 9) ------------------------------------
+
+
+@cli.command()
+@project_options
+@click.option("--all", "all_projects", is_flag=True, help="Every Compose project, not only this one.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def events(files: tuple[str, ...], project_name: str | None, all_projects: bool, as_json: bool) -> None:
+    """Stream lifecycle events (create, start, health_status, die, stop, destroy); Ctrl-C ends."""
+    import json
+
+    from devstack import events as lifecycle
+
+    project = None if all_projects else _project(files, project_name).name
+    click.echo(
+        f"Following {'every Compose project' if project is None else project} (Ctrl-C ends).", err=True
+    )
+    for event in lifecycle.stream(project):
+        if as_json:
+            click.echo(json.dumps(event.to_dict()))
+        else:
+            click.echo(
+                f"{event.local_time()}  {event.project}  {event.service or '-'}  {event.event}"
+                + (f"  {event.detail}" if event.detail else "")
+            )
+
+
+def _proxy_name(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--name",
+        default="devstack-proxy",
+        envvar="DEVSTACK_PROXY_NAME",
+        show_default=True,
+        help="The proxy's name (its containers, network and volume are named after it).",
+    )(fn)
+
+
+@cli.group()
+def proxy() -> None:
+    """One shared reverse proxy: http://PROJECT.localhost/ for every running project."""
+
+
+@proxy.command("start")
+@click.option("--port", default=80, show_default=True, help="Port the proxy publishes.")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address the proxy publishes on.")
+@click.option("--domain", default="localhost", show_default=True, help="Projects answer at PROJECT.DOMAIN.")
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    metavar="URL",
+    help="Also follow this engine (pull mode; repeatable): unix:///path.sock or tcp://HOST:PORT, "
+    "optionally ?address=HOST where its published ports are reached.",
+)
+@click.option(
+    "--api", metavar="[ADDRESS:]PORT", help="Publish the API for `devstack proxy agent` (push mode)."
+)
+@click.option("--token", envvar="DEVSTACK_PROXY_TOKEN", help="Token agents must send (needed off loopback).")
+@click.option("--grace", default=30.0, show_default=True, help="Seconds a lost engine's routes are kept.")
+@click.option("--projects", default="*", show_default=True, help="Route only projects matching this pattern.")
+@_proxy_name
+def proxy_start(
+    port: int,
+    listen: str,
+    domain: str,
+    engines: tuple[str, ...],
+    api: str | None,
+    token: str | None,
+    grace: float,
+    projects: str,
+    name: str,
+) -> None:
+    """Start the proxy (nginx + a watcher container); it keeps running after the terminal closes."""
+    from devstack.proxy import control
+    from devstack.proxy import report as proxy_report
+
+    options = control.StartOptions(port, listen, domain, engines, api, token, grace, projects, name)
+    result = control.start(options, progress=lambda line: click.echo(line, err=True))
+    click.echo(proxy_report.started_text(result))
+
+
+@proxy.command("stop")
+@_proxy_name
+def proxy_stop(name: str) -> None:
+    """Stop and remove the proxy (projects keep running)."""
+    from devstack.proxy import control
+
+    found = control.stop(name)
+    click.echo(f"The proxy {name!r} is stopped." if found else f"The proxy {name!r} was not running.")
+
+
+@proxy.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_proxy_name
+def proxy_status(as_json: bool, name: str) -> int:
+    """What runs where: nginx, the watcher, the engines and agents followed (exit 1 when down)."""
+    from devstack.proxy import control
+    from devstack.proxy import report as proxy_report
+
+    current = control.status(name)
+    if as_json:
+        click.echo(report.as_json("proxy-status", current.to_dict()))
+    else:
+        click.echo(proxy_report.status_text(current))
+    return 0 if current.running else EXIT_FAILED
+
+
+@proxy.command("routes")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_proxy_name
+def proxy_routes(as_json: bool, name: str) -> int:
+    """List the routes, and the projects that are not routed and why."""
+    from devstack.proxy import control
+    from devstack.proxy import report as proxy_report
+
+    current = control.status(name)
+    if as_json:
+        state = current.state or {}
+        click.echo(
+            report.as_json(
+                "proxy-routes",
+                {
+                    "running": current.running,
+                    "routes": state.get("routes", []),
+                    "unrouted": state.get("unrouted", []),
+                },
+            )
+        )
+    else:
+        click.echo(proxy_report.routes_text(current))
+    return 0 if current.running else EXIT_FAILED
+
+
+@proxy.command("agent")
+@click.option("--to", "to", required=True, metavar="URL", help="The proxy's API, e.g. http://10.0.0.1:8081.")
+@click.option("--token", envvar="DEVSTACK_PROXY_TOKEN", help="The proxy's token (needed off loopback).")
+@click.option(
+    "--engine", "engine_url", metavar="URL", help="The engine to follow (default: as the docker CLI)."
+)
+@click.option("--address", help="Where the proxy reaches this host's published ports (default: detected).")
+@click.option("--name", "agent_name", help="This agent's name at the proxy (default: the host name).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between heartbeats.")
+@click.option("--grace", default=30.0, show_default=True, help="Seconds a lost engine's routes are kept.")
+def proxy_agent(
+    to: str,
+    token: str | None,
+    engine_url: str | None,
+    address: str | None,
+    agent_name: str | None,
+    interval: float,
+    grace: float,
+) -> None:
+    """Follow the engine here and push its routes to a proxy elsewhere (push mode; Ctrl-C ends)."""
+    import threading
+    import time as clock
+
+    from devstack.engine import docker_host
+    from devstack.proxy import agent
+
+    settings = agent.check_settings(
+        agent.AgentSettings(to, token, engine_url or docker_host(), address, agent_name, interval, grace)
+    )
+
+    def say(line: str) -> None:
+        click.echo(f"{clock.strftime('%H:%M:%S')} {line}", err=True)
+
+    say(f"agent {settings.name}: following {settings.engine_url}, pushing to {settings.to}")
+    agent.run(settings, say, threading.Event())
 
 
 # -- devstack db, restart (issue 8, helper "data") ----------------------------------------------
@@ -641,6 +1014,13 @@ def _terminate_like_interrupt() -> None:
         pass  # not the main thread (embedded use): leave signals to the host program
 
 
+def _usage_hint(exc: click.ClickException) -> str:
+    """Where to read how the command is used, in the same shape as every other error."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "devstack"
+    return f"`{command} --help` shows the options and arguments"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes (the one place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -652,7 +1032,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(report.error(exc.format_message(), _usage_hint(exc)), err=True)
         code = exc.exit_code
     except click.Abort:
         click.echo("Interrupted.", err=True)

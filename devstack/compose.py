@@ -29,6 +29,8 @@ CONFIG_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class ComposeBinary:
+    """How to run Compose: the argv, its version, whether it is v1."""
+
     argv: tuple[str, ...]  # what is executed
     version: str  # "" until asked for (see version_of)
     v1: bool
@@ -76,7 +78,7 @@ def probe(override: str | None = None) -> ComposeBinary:
     """Find Compose: $DEVSTACK_COMPOSE, else `docker compose` (v2), else `docker-compose` (v1).
 
     The result is remembered for the process. The v2 plugin is recognised by its file, which
-    saves a `docker compose version` call (~50 ms) on every devstack command.
+    saves a `docker compose version` call on every devstack command.
     """
     wanted = override if override is not None else os.environ.get("DEVSTACK_COMPOSE", "")
     if wanted in _probed:
@@ -85,7 +87,7 @@ def probe(override: str | None = None) -> ComposeBinary:
         plugin = _compose_plugin()
         if plugin:
             # Run the plugin directly, standalone: the same binary and behaviour as
-            # `docker compose`, without the docker CLI's two extra processes (~60 ms a call).
+            # `docker compose`, without the docker CLI's two extra processes in between.
             _probed[wanted] = ComposeBinary((plugin,), "", v1=False, shown=("docker", "compose"))
             return _probed[wanted]
     default = [("docker", "compose"), ("docker-compose",)]
@@ -123,7 +125,38 @@ class Diagnosis(NamedTuple):
 
 
 # (pattern, check code, error class, hint), first match wins. Compose v2 and v1 wordings both.
+# A hint may use the pattern's groups: {0}, {1}.
 _PATTERNS: tuple[tuple[str, str, type[Exception] | None, str | None], ...] = (
+    (
+        r"failed to solve: ([^\s:]+(?::[^\s:]+)?): failed to resolve source metadata.*"
+        r"(no such host|dial tcp|i/o timeout|connection refused)",
+        "DS100",
+        None,
+        "the base image {0} (a FROM line of the Dockerfile) is not on this machine and its "
+        "registry cannot be reached: build or load it here (`docker image ls {0}`), or check the "
+        "network or proxy",
+    ),
+    (
+        r"failed to solve: ([^\s:]+(?::[^\s:]+)?): failed to resolve source metadata",
+        "DS100",
+        None,
+        "the base image {0} (a FROM line of the Dockerfile) cannot be found: check its name and "
+        "tag, or log in to its registry (`docker login`)",
+    ),
+    (
+        r'failed to solve: process "(.*)" did not complete successfully: exit code: (\d+)',
+        "DS100",
+        None,
+        "a step of the Dockerfile failed ({0}, exit {1}): the build output above shows why; fix it "
+        "and run `devstack up --build`",
+    ),
+    (
+        r"failed to solve|failed to build|error building|build failed",
+        "DS100",
+        None,
+        "the image build failed: the build output above shows the failing step; fix it and run "
+        "`devstack up --build`",
+    ),
     (
         r"cannot connect to the docker daemon|error while fetching server api version",
         "DS100",
@@ -217,8 +250,12 @@ def diagnose(stderr: str) -> Diagnosis:
     lines = [line.strip() for line in stderr.splitlines() if "level=warning" not in line]
     for pattern, code, error, hint in _PATTERNS:  # compiled on use: rare, off the hot path
         regex = re.compile(pattern, re.IGNORECASE)
-        if any(regex.search(line) for line in lines):
-            return Diagnosis(code, error, hint)
+        for line in lines:
+            match = regex.search(line)
+            if match:
+                for index, group in enumerate(match.groups()):
+                    hint = hint.replace(f"{{{index}}}", group or "") if hint else hint
+                return Diagnosis(code, error, hint)
     return Diagnosis("DS100", None, None)
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack.errors import EngineUnavailable
+from devstack.errors import DevstackError, EngineUnavailable
 
 if TYPE_CHECKING:
     import docker
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"  # the checkout that created it
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class PortHolder:
 
 
 _client: Any = None
+# The engine names a volume that has no name of its own with 64 hex digits.
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
@@ -61,10 +65,10 @@ class _NotLocal(Exception):
     """The engine is not on a local unix socket: use the SDK."""
 
 
-def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET an Engine API path over a local unix socket, without the SDK (~1 ms, no import cost).
+def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[int, bytes]:
+    """Ask an Engine API path over a local unix socket, without the SDK (no import of it).
 
-    Only for the hot paths of `up` and `check`; everything else goes through the SDK.
+    For the hot paths of `up` and `check` and small calls; everything else goes through the SDK.
     """
     host = docker_host()
     if not host.startswith("unix://"):
@@ -73,7 +77,7 @@ def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -88,7 +92,7 @@ def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def quick_ping(timeout: float = 3.0) -> None:
-    """Ask a local (unix socket) engine for /_ping without importing the SDK (~1 ms).
+    """Ask a local (unix socket) engine for /_ping without importing the SDK.
 
     Remote engines (tcp://, ssh://) are pinged through the SDK instead.
     """
@@ -119,6 +123,47 @@ def quick_ping(timeout: float = 3.0) -> None:
         ) from None
     if not answer.startswith(b"HTTP/") or b" 200 " not in answer.split(b"\r\n", 1)[0] + b" ":
         raise EngineUnavailable(f"the Docker engine on {path} answered {answer[:40]!r}")
+
+
+def socket_owned_by_current_user(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the engine's local socket belongs to this (non-root) user: a stat, no request.
+
+    True for rootless Docker and Podman and for Docker Desktop, whose daemons run as the user;
+    also for a rootful socket someone chowned, which `container_root_is_host_user` tells apart.
+    """
+    if not hasattr(os, "getuid") or os.getuid() == 0:
+        return False
+    host = docker_host(environ)
+    if not host.startswith("unix://"):
+        return False
+    try:
+        return os.stat(host[len("unix://") :]).st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def container_root_is_host_user() -> bool:
+    """Whether root in a container is the invoking user on the host (asks the engine's /info).
+
+    Rootless engines say `name=rootless` in SecurityOptions; Docker Desktop maps container root
+    to the user who runs it. False when the engine cannot be asked.
+    """
+    try:
+        status, body = _local_get("/info")
+        data = json.loads(body) if status == 200 else {}
+    except _NotLocal:
+        try:
+            data = info()
+        except EngineUnavailable:
+            return False
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    options = data.get("SecurityOptions") or []
+    if any("name=rootless" in str(option).split(",") for option in options):
+        return True
+    return "docker desktop" in str(data.get("OperatingSystem") or "").lower()
 
 
 def client() -> docker.DockerClient:
@@ -213,6 +258,9 @@ class ContainerInfo:
     ports: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
     exposed: tuple[int, ...]  # container TCP ports the image or compose declare
     oom_killed: bool = False
+    restart_policy: str = ""  # "", no, always, unless-stopped, on-failure
+    working_dir: str = ""  # the project directory of the checkout that created it (Compose label)
+    anonymous_volumes: tuple[str, ...] = ()  # volumes mounted without a name (an image's VOLUME)
 
 
 def ping() -> None:
@@ -236,6 +284,30 @@ def project_containers(project: str) -> list[ContainerInfo]:
             f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
         ) from exc
     return _project_containers_sdk(project)
+
+
+def service_states(project: str, service: str) -> list[str]:
+    """States (running, exited, ...) of one Compose service's containers: one request, no inspect."""
+    from urllib.parse import quote
+
+    labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
+    try:
+        status, body = _local_get(f"/containers/json?all=1&filters={quote(json.dumps({'label': labels}))}")
+    except _NotLocal:
+        try:
+            found = client().api.containers(all=True, filters={"label": labels})
+        except _sdk_errors() as exc:
+            raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+        return [str(c.get("State", "")) for c in found]
+    except OSError:
+        quick_ping()  # says precisely why (no socket, permission, not answering)
+        raise EngineUnavailable("the Docker engine is not reachable", hint=_hint(Exception())) from None
+    if status != 200:
+        raise EngineUnavailable(f"the Docker engine answered HTTP {status} to a container listing")
+    try:
+        return [str(c.get("State", "")) for c in json.loads(body)]
+    except (ValueError, AttributeError) as exc:
+        raise EngineUnavailable(f"the Docker engine answered a container listing with {exc}") from None
 
 
 def _project_containers_local(project: str) -> list[ContainerInfo]:
@@ -290,8 +362,18 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         for binding in bindings or []:
             if binding.get("HostPort"):
                 ports.append((binding.get("HostIp") or "", int(binding["HostPort"]), int(number), proto))
+    # Compose writes `expose:` entries without a protocol ("6379"); images say "6379/tcp".
     exposed = sorted(
-        {int(spec.partition("/")[0]) for spec in (config.get("ExposedPorts") or {}) if spec.endswith("/tcp")}
+        {
+            int(number)
+            for number, _, proto in (spec.partition("/") for spec in (config.get("ExposedPorts") or {}))
+            if proto in ("", "tcp") and number.isdigit()
+        }
+    )
+    anonymous = tuple(
+        str(m.get("Name"))
+        for m in data.get("Mounts") or []
+        if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(str(m.get("Name") or ""))
     )
     return ContainerInfo(
         id=data["Id"],
@@ -306,6 +388,9 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         ports=tuple(ports),
         exposed=tuple(exposed),
         oom_killed=bool(state.get("OOMKilled")),
+        restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
+        working_dir=labels.get(WORKING_DIR_LABEL, ""),
+        anonymous_volumes=anonymous,
     )
 
 
@@ -375,11 +460,407 @@ def exists(kind: str, name: str) -> bool | None:
         return False if isinstance(exc, NotFound) else None
 
 
+def remove_volume(name: str) -> bool | None:
+    """Delete a volume: True when gone, False when still in use, None when the engine failed."""
+    from urllib.parse import quote
+
+    try:
+        status, _ = _local_get(f"/volumes/{quote(name, safe='')}", method="DELETE")
+        return True if status in (204, 404) else False if status == 409 else None
+    except _NotLocal:
+        pass
+    except OSError:
+        return None
+    from docker.errors import APIError, NotFound
+
+    try:
+        client().volumes.get(name).remove()
+        return True
+    except NotFound:
+        return True
+    except APIError as exc:
+        return False if exc.status_code == 409 else None
+    except EngineUnavailable:
+        return None
+    except _sdk_errors():
+        return None
+
+
 def server_version() -> str:
     try:
         return str(client().version().get("Version", "?"))
     except _sdk_errors() as exc:
         raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+# -- Engines by address: events, networks, images, containers (`devstack events`, `devstack proxy`) --
+#
+# Everything below serves the router (devstack/proxy/) and `devstack events`. It talks to any engine
+# by URL (unix://, tcp://, ssh://), not only to the one the docker CLI would use, and translates the
+# SDK's errors at this boundary: EngineUnavailable when the engine does not answer,
+# EngineRequestFailed when it answers with an error.
+
+EVENT_FILTER_CONTAINERS = {"type": ["container"]}
+
+
+class Engine:
+    """One Docker engine, addressed by URL; every SDK call of the router goes through here."""
+
+    def __init__(self, url: str | None = None, timeout: float = 30.0) -> None:
+        self.url = url or docker_host()
+        self.timeout = timeout
+        self._api: Any = None
+
+    def __repr__(self) -> str:
+        return f"Engine({self.url!r})"
+
+    @property
+    def api(self) -> Any:
+        """The SDK's low-level client, connected on first use."""
+        if self._api is None:
+            import docker
+
+            try:
+                self._api = docker.APIClient(base_url=self.url, version="auto", timeout=self.timeout)
+            except _sdk_errors() as exc:
+                raise self._unavailable(exc) from exc
+            except ValueError as exc:  # a malformed URL ("tcp://host:port:extra")
+                from devstack.errors import UsageError
+
+                raise UsageError(f"not an engine address: {self.url} ({exc})") from exc
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            try:
+                self._api.close()
+            except Exception:  # closing a broken connection: nothing left to do
+                pass
+            self._api = None
+
+    # -- errors --------------------------------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> EngineUnavailable:
+        where = "" if self.url == docker_host() else f" at {self.url}"
+        return EngineUnavailable(
+            f"the Docker engine{where} does not answer: {_reason(exc)}",
+            hint=_hint(exc) if not where else "check the address, and that the engine listens there",
+        )
+
+    def _call(self, what: str, fn: Callable[[], Any], missing_ok: bool = False) -> Any:
+        """Run an SDK call; NotFound gives None when `missing_ok`, other failures raise ours."""
+        from docker.errors import APIError, NotFound
+
+        from devstack.errors import EngineRequestFailed
+
+        try:
+            return fn()
+        except NotFound:
+            if missing_ok:
+                return None
+            raise EngineRequestFailed(f"cannot {what}: not found", status=404) from None
+        except APIError as exc:
+            text = str(exc.explanation or exc).strip()
+            raise EngineRequestFailed(f"cannot {what}: {text}", status=exc.status_code) from exc
+        except _sdk_errors() as exc:
+            raise self._unavailable(exc) from exc
+
+    # -- reading -------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._call("ping the engine", lambda: self.api.ping())
+
+    def version(self) -> dict[str, Any]:
+        return dict(self._call("ask the engine its version", lambda: self.api.version()))
+
+    def containers(self, filters: Mapping[str, Any] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        """Container summaries (`docker ps`), filtered by the engine."""
+        found = self._call(
+            "list containers", lambda: self.api.containers(all=all, filters=dict(filters or {}))
+        )
+        return list(found or [])
+
+    def inspect_container(self, ident: str) -> dict[str, Any] | None:
+        """`docker inspect` of a container, or None when there is no such container."""
+        data = self._call("inspect a container", lambda: self.api.inspect_container(ident), missing_ok=True)
+        return dict(data) if data is not None else None
+
+    def inspect_network(self, ident: str) -> dict[str, Any] | None:
+        data = self._call("inspect a network", lambda: self.api.inspect_network(ident), missing_ok=True)
+        return dict(data) if data is not None else None
+
+    def image_labels(self, tag: str) -> dict[str, str] | None:
+        """The labels of a local image, or None when there is no such image."""
+        data = self._call("inspect an image", lambda: self.api.inspect_image(tag), missing_ok=True)
+        if data is None:
+            return None
+        return dict((data.get("Config") or {}).get("Labels") or {})
+
+    def events(self, filters: Mapping[str, Any] | None = None, since: float | None = None) -> EventStream:
+        """The engine's event stream (decoded dicts); close() from any thread ends it."""
+        stream = self._call(
+            "follow the engine's events",
+            lambda: self.api.events(decode=True, filters=dict(filters or {}), since=since),
+        )
+        return EventStream(self, stream)
+
+    def logs_tail(self, ident: str, lines: int = 20) -> str:
+        data = self._call("read a container's log", lambda: self.api.logs(ident, tail=lines), missing_ok=True)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+
+    # -- changing ------------------------------------------------------------------------
+
+    def connect_network(self, network: str, container: str, gateway_priority: int | None = None) -> bool:
+        """Join a container to a network; False when it was joined already.
+
+        `gateway_priority` (engines with API 1.48+, Docker 28) ranks the network for the
+        container's default gateway; older engines rank networks by name.
+        """
+        from docker.utils import version_gte
+
+        def connect() -> None:
+            if gateway_priority is not None and version_gte(self.api.api_version, "1.48"):
+                url = self.api._url("/networks/{0}/connect", network)
+                body = {"Container": container, "EndpointConfig": {"GwPriority": gateway_priority}}
+                self.api._raise_for_status(self.api._post_json(url, data=body))
+            else:
+                self.api.connect_container_to_network(container, network)
+
+        try:
+            self._call(f"connect {container} to network {network}", connect)
+        except Exception as exc:
+            if "already exists" in str(exc) or "already attached" in str(exc):
+                return False
+            raise
+        return True
+
+    def disconnect_network(self, network: str, container: str) -> bool:
+        """Leave a network; False when the network or the endpoint was gone already."""
+        try:
+            self._call(
+                f"disconnect {container} from network {network}",
+                lambda: self.api.disconnect_container_from_network(container, network, force=True),
+            )
+        except Exception as exc:
+            text = str(exc)
+            if "not found" in text or "is not connected" in text or "No such" in text:
+                return False
+            raise
+        return True
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, str]:
+        """Run argv in a running container: (exit code, combined output)."""
+
+        def run() -> tuple[int, str]:
+            handle = self.api.exec_create(container, list(argv), stdout=True, stderr=True)
+            output = self.api.exec_start(handle["Id"])
+            code = self.api.exec_inspect(handle["Id"]).get("ExitCode")
+            text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+            return (int(code) if code is not None else 126), text
+
+        result: tuple[int, str] = self._call(f"run {argv[0]} in {container}", run)
+        return result
+
+    def build_image(
+        self,
+        context_dir: str,
+        tag: str,
+        labels: Mapping[str, str],
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        """`docker build` of a local directory; the build's own error is raised as ours."""
+        from devstack.errors import EngineRequestFailed
+
+        build_args = {
+            key: os.environ[key]
+            for key in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+            if os.environ.get(key)
+        }
+
+        def run() -> None:
+            last = ""
+            for chunk in self.api.build(
+                path=context_dir,
+                tag=tag,
+                labels=dict(labels),
+                rm=True,
+                forcerm=True,
+                decode=True,
+                buildargs=build_args or None,
+            ):
+                if "error" in chunk:
+                    detail = str(chunk.get("error") or "").strip()
+                    raise EngineRequestFailed(f"building {tag} failed: {detail or last}")
+                text = str(chunk.get("stream") or "").rstrip()
+                if text:
+                    last = text.splitlines()[-1]
+                    if on_line is not None:
+                        for line in text.splitlines():
+                            on_line(line)
+
+        self._call(f"build {tag}", run)
+
+    def image_tags(self, repository: str) -> list[str]:
+        """Tags of the local images of one repository (`name:tag`)."""
+        found = self._call("list images", lambda: self.api.images(name=repository))
+        tags = {tag for image in found or [] for tag in image.get("RepoTags") or []}
+        return sorted(t for t in tags if t.startswith(f"{repository}:"))
+
+    def remove_image(self, tag: str) -> bool:
+        """Remove an image; False when it is in use or gone (nothing to do either way)."""
+        try:
+            self._call(f"remove image {tag}", lambda: self.api.remove_image(tag), missing_ok=True)
+        except DevstackError:
+            return False
+        return True
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        if self.inspect_network(name) is None:
+            self._call(
+                f"create network {name}",
+                lambda: self.api.create_network(name, driver="bridge", labels=dict(labels)),
+            )
+
+    def remove_network(self, name: str) -> None:
+        self._call(f"remove network {name}", lambda: self.api.remove_network(name), missing_ok=True)
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        self._call(f"create volume {name}", lambda: self.api.create_volume(name=name, labels=dict(labels)))
+
+    def remove_volume(self, name: str) -> None:
+        self._call(f"remove volume {name}", lambda: self.api.remove_volume(name, force=True), missing_ok=True)
+
+    def run_container(
+        self,
+        name: str,
+        image: str,
+        *,
+        command: Sequence[str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        binds: Sequence[str] = (),
+        ports: Mapping[int, tuple[str, int]] | None = None,
+        network: str | None = None,
+        restart: str | None = "unless-stopped",
+        network_disabled: bool = False,
+    ) -> str:
+        """Create and start a detached container; its id."""
+
+        def run() -> str:
+            host_config = self.api.create_host_config(
+                binds=list(binds) or None,
+                port_bindings={f"{p}/tcp": [bind] for p, bind in (ports or {}).items()} or None,
+                restart_policy={"Name": restart} if restart else None,
+                network_mode=network or ("none" if network_disabled else None),
+            )
+            created = self.api.create_container(
+                image,
+                command=list(command) if command is not None else None,
+                name=name,
+                detach=True,
+                environment=dict(environment or {}),
+                labels=dict(labels or {}),
+                ports=[(p, "tcp") for p in (ports or {})] or None,
+                host_config=host_config,
+                use_config_proxy=False,
+            )
+            ident = str(created["Id"])
+            try:
+                self.api.start(ident)
+            except Exception:
+                self.api.remove_container(ident, force=True)
+                raise
+            return ident
+
+        result: str = self._call(f"start container {name}", run)
+        return result
+
+    def run_to_completion(
+        self,
+        image: str,
+        command: Sequence[str],
+        read_only_paths: Sequence[str] = (),
+        timeout: float = 30.0,
+        entrypoint: Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """Run a throwaway container without network; (exit code, stdout). Always removed.
+
+        `read_only_paths` are host paths mounted read-only at the same place; a path that does
+        not exist is an error (a `-v` bind would create it as an empty root-owned directory).
+        """
+        from docker.types import Mount
+
+        def run() -> tuple[int, str]:
+            mounts = [Mount(p, p, type="bind", read_only=True) for p in read_only_paths]
+            host_config = self.api.create_host_config(mounts=mounts or None, network_mode="none")
+            created = self.api.create_container(
+                image,
+                command=list(command),
+                entrypoint=list(entrypoint) if entrypoint is not None else None,
+                labels=dict(labels or {}),
+                host_config=host_config,
+                use_config_proxy=False,
+            )
+            ident = str(created["Id"])
+            try:
+                self.api.start(ident)
+                status = self.api.wait(ident, timeout=timeout)
+                output = self.api.logs(ident, stdout=True, stderr=False)
+            finally:
+                self.api.remove_container(ident, force=True)
+            text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+            return int(status.get("StatusCode", 1)), text
+
+        result: tuple[int, str] = self._call(f"run a {image} container", run)
+        return result
+
+    def remove_container(self, ident: str, timeout: int = 10) -> bool:
+        """Stop and remove a container; False when there was none."""
+        if self.inspect_container(ident) is None:
+            return False
+        self._call(f"stop {ident}", lambda: self.api.stop(ident, timeout=timeout), missing_ok=True)
+        self._call(f"remove {ident}", lambda: self.api.remove_container(ident, force=True), missing_ok=True)
+        return True
+
+
+class EventStream:
+    """An engine's event stream: iterate it for decoded events; close() ends it from any thread."""
+
+    def __init__(self, engine: Engine, stream: Any) -> None:
+        self.engine = engine
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            for event in self._stream:
+                if isinstance(event, dict):
+                    yield event
+        except _sdk_errors() as exc:
+            raise self.engine._unavailable(exc) from exc
+        except (OSError, ValueError, AttributeError) as exc:
+            # A closed stream (close() from another thread) or a cut connection.
+            raise self.engine._unavailable(exc) from exc
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:  # already closed or broken: the reader ends either way
+            pass
+
+
+def containers_labelled(label: str, all: bool = False) -> list[dict[str, Any]]:
+    """Container summaries carrying a label (`key` or `key=value`); a local socket answers in ~1 ms."""
+    from urllib.parse import quote
+
+    query = quote(json.dumps({"label": [label]}))
+    try:
+        status, body = _local_get(f"/containers/json?all={int(all)}&filters={query}")
+        if status == 200:
+            return list(json.loads(body))
+    except (_NotLocal, OSError, ValueError):
+        pass  # not local, or the socket failed: the SDK says why
+    return Engine().containers(filters={"label": [label]}, all=all)
 
 
 # -- data: devstack db, snapshots, restart (issue 8, helper "data") ---------------------------

@@ -54,6 +54,14 @@ class ProjectNotFound(DevstackError):
     """No compose file where one was expected."""
 
 
+class ComposeFileMissing(UsageError):
+    """A compose file named on the command line (-f) or in COMPOSE_FILE does not exist."""
+
+
+class ProjectInUse(DevstackError):
+    """The project name belongs to containers of another checkout (another directory)."""
+
+
 class ChecksFailed(DevstackError):
     """Checks found errors; `findings` carries them for the report."""
 
@@ -98,3 +106,18 @@ class Interrupted(DevstackError):
     """The user pressed Ctrl-C."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# -- devstack proxy / devstack events ----------------------------------------------------------
+
+
+class EngineRequestFailed(DevstackError):
+    """The engine answered, with an error (a port taken, an image that does not build, ...)."""
+
+    def __init__(self, message: str, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class ProxyError(DevstackError):
+    """The shared proxy cannot do what was asked (a port taken, a token refused, ...)."""

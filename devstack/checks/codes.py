@@ -126,8 +126,10 @@ CODES: tuple[Code, ...] = (
          "[\"CMD-SHELL\", \"curl -f http://localhost/\"]."),
     # DS3xx: variables and env files
     Code("DS301", _E, "Variable not set",
-         "${DB_HOST} is not set (in the shell or .env) and has no default",
-         "Set it in .env, or give a default: ${DB_HOST:-db}."),
+         "${WEB_PORT} is not set (in the shell or .env) and has no default",
+         "Set it in .env, or give a default: ${WEB_PORT:-8080}. (Reported where an empty value "
+         "breaks the project: image names, ports, paths, build contexts, commands; in an "
+         "environment entry it is DS308.)"),
     Code("DS302", _E, "Required variable not set",
          "DB_PASSWORD is required: set DB_PASSWORD in .env",
          "Set it in .env (or the shell)."),
@@ -147,6 +149,10 @@ CODES: tuple[Code, ...] = (
     Code("DS307", _E, "Invalid interpolation",
          "invalid interpolation '${DB HOST}'",
          "Write ${NAME}, ${NAME:-default} or ${NAME:?message}; a literal $ is written $$."),
+    Code("DS308", _W, "Variable not set where empty is allowed",
+         "${SENTRY_DSN} is not set (in the shell or .env): the value becomes empty",
+         "Set it in .env if the service needs it, or write ${SENTRY_DSN:-} to say that empty is "
+         "fine. (Where an empty value breaks the project, e.g. an image or a port, it is DS301.)"),
     # DS4xx: published ports
     Code("DS401", _E, "Host port published twice",
          "host port 8080/tcp is published by both web and admin",
@@ -181,9 +187,10 @@ CODES: tuple[Code, ...] = (
          "service db mounts ./data/db, which does not exist yet: Compose creates an empty "
          "directory",
          "Nothing to do if an empty directory is what the service expects."),
-    Code("DS505", _W, "Bind-mount source missing where a file is expected",
-         "service web mounts ./nginx.conf, which does not exist: Docker will create a directory",
-         "Create the file (or fix the path) before `up`; then delete the directory Docker made."),
+    Code("DS505", _E, "Bind-mount source missing where a file is expected",
+         "service web mounts ./nginx.conf at /etc/nginx/nginx.conf, which does not exist: Docker "
+         "would create a directory there, where a file is meant",
+         "Create the file (or fix the path) before `up`."),
     Code("DS506", _E, "Secret or config file does not exist",
          "secret db_password reads ./secrets/db_password.txt, which does not exist",
          "Create the file or fix `file:`."),
@@ -193,6 +200,10 @@ CODES: tuple[Code, ...] = (
     Code("DS508", _E, "Mount target is not an absolute path",
          "service web mounts ./data at `data`, which is not an absolute path",
          "Write the path inside the container in full, e.g. `./data:/data`."),
+    Code("DS509", _E, "An empty directory where a file is meant",
+         "service web mounts ./nginx.conf at /etc/nginx/nginx.conf, but ./nginx.conf is an empty "
+         "directory (Docker makes one when the file is missing)",
+         "Remove the directory (`rmdir`, with sudo if root owns it) and put the file there."),
     # DS6xx: runtime checks of a running stack (devstack/checks/runtime.py)
     Code("DS610", _E, "A service name does not resolve inside a container",
          "web cannot resolve 'db' (depends_on db)",

@@ -68,7 +68,9 @@ def test_env_has_random_secrets_and_example_has_none(run, tmp_path):
     env_a = dotenv_values(tmp_path / "a/.env")
     env_b = dotenv_values(tmp_path / "b/.env")
     example = dotenv_values(tmp_path / "a/.env.example")
-    assert set(env_a) == set(example)
+    # .env has every key of .env.example, plus the per-checkout host user (never committed).
+    assert set(env_a) == set(example) | {"HOST_UID", "HOST_GID"}
+    assert "HOST_UID" not in example and env_a["HOST_UID"] == str(os.getuid())
     for key in ("DB_PASSWORD", "DB_ROOT_PASSWORD"):
         assert example[key] == ""
         assert env_a[key] and len(env_a[key]) >= 24
@@ -93,7 +95,7 @@ def test_set_mysql_and_port(run, tmp_path):
     meta = yaml.safe_load((target / ".devstack.yml").read_text())
     assert meta["stack"] == "drupal"
     assert meta["answers"]["db"] == "mysql"
-    assert meta["template_version"] == "1"
+    assert meta["template_version"] == "2"
     assert "DB_PASSWORD" not in (target / ".devstack.yml").read_text()
 
 
@@ -124,7 +126,7 @@ def test_hostile_directory_name_lands_safely(run, tmp_path):
     result = run("new", "drupal", target, "--no-input")
     assert result.exit_code == 0, result.err
     compose = yaml.safe_load((target / "docker-compose.yml").read_text())
-    assert set(compose) == {"services"}
+    assert set(compose) == {"services", "volumes", "x-devstack"}
     assert dotenv_values(target / ".env")["COMPOSE_PROJECT_NAME"] == "a-b-c"
 
 
@@ -273,10 +275,14 @@ def test_cookiecutter_writes_nothing_in_home(run, tmp_path, isolated_home):
     assert list(isolated_home.iterdir()) == []
 
 
-def test_stacks_lists_drupal(run):
+def test_stacks_lists_the_catalogue(run):
     result = run("stacks")
     assert result.exit_code == 0
-    assert result.out.startswith("drupal") and "Drupal 11" in result.out
+    assert any(line.startswith("drupal ") and "Drupal 11" in line for line in result.out.splitlines())
+    names = [line.split()[0] for line in result.out.splitlines() if line.strip()]
+    for stack in ("drupal", "lamp", "laravel", "lemp", "wordpress"):
+        assert stack in names, result.out
+    assert "_shared" not in result.out
 
 
 def test_version_and_help(run):

@@ -42,6 +42,10 @@ def test_wheel_contains_templates(wheel):
         "docker/apache-foreground",
     ):
         assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
+    # The parts the stacks share, and every stack of the catalogue.
+    assert "devstack/templates/_shared/docker/certs/README.md" in names
+    for stack in ("lamp", "lemp", "laravel", "wordpress"):
+        assert f"devstack/templates/{stack}/cookiecutter.json" in names, stack
 
 
 def test_wheel_runs_from_its_own_files(wheel, tmp_path):
@@ -113,3 +117,46 @@ def test_installed_wheel_generates_a_project(wheel, tmp_path):
     assert (target / "docker-compose.yml").is_file()
     assert (target / "src/web/index.php").is_file()
     assert (target / ".env").is_file()
+
+
+def test_wheel_contains_the_addon_catalogue(wheel):
+    """`devstack add` reads its catalogue from package data next to devstack/addons.py."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "devstack/addons.yaml" in names and "devstack/addons.py" in names
+
+
+def test_wheel_contains_the_proxy_files(wheel):
+    """`devstack proxy start` builds its images from files shipped in the package."""
+    names = zipfile.ZipFile(wheel).namelist()
+    for rel in (
+        "nginx.Dockerfile",
+        "watcher.Dockerfile",
+        "nginx-entrypoint.sh",
+        "nginx.conf.j2",
+        "routes.conf.j2",
+        "index.html.j2",
+    ):
+        assert f"devstack/proxy/files/{rel}" in names, rel
+    assert "devstack/proxy/watcher.py" in names
+
+
+@pytest.mark.parametrize(
+    ("stack", "files"),
+    [
+        (
+            "django",
+            ["src/pages/templates/pages/index.html", "src/pages/migrations/0001_initial.py", ".dockerignore"],
+        ),
+        ("node", ["src/package-lock.json", "src/test/app.test.js", "docker/start", ".dockerignore"]),
+    ],
+)
+def test_wheel_contains_the_app_stacks(wheel, stack, files):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    base = f"devstack/templates/{stack}/"
+    assert base + "cookiecutter.json" in names
+    for rel in files:
+        assert f"{base}{{{{cookiecutter.project_name}}}}/{rel}" in names, rel
+    if stack == "node":
+        info = archive.getinfo(f"{base}{{{{cookiecutter.project_name}}}}/docker/start")
+        assert (info.external_attr >> 16) & 0o111, "the entrypoint must stay executable"

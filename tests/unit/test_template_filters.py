@@ -57,3 +57,47 @@ def test_php_round_trip(value, tmp_path):
     script.write_text(f"<?php echo {php_quote(value)};", encoding="utf-8")
     out = subprocess.run([php, str(script)], capture_output=True, text=True, check=True).stdout
     assert out == value
+
+
+def _stack_tree(root, page: str, part: str) -> None:
+    """A template root with one stack, `demo`, whose page.txt calls shared("part.txt")."""
+    import json
+
+    stack = root / "demo"
+    (stack / "{{cookiecutter.project_name}}").mkdir(parents=True)
+    (stack / "cookiecutter.json").write_text(
+        json.dumps(
+            {
+                "project_name": "x",
+                "colour": "blue",
+                "_extensions": ["devstack.template_filters.DevstackFilters"],
+            }
+        )
+    )
+    (stack / "{{cookiecutter.project_name}}" / "page.txt").write_text(page)
+    (root / "_shared").mkdir()
+    (root / "_shared" / "part.txt").write_text(part)
+
+
+def test_shared_parts_render_with_the_callers_context(tmp_path, monkeypatch):
+    from devstack import scaffold
+
+    _stack_tree(
+        tmp_path / "t",
+        '{%- set mood = "calm" -%}\nbefore\n{{ shared("part.txt") }}\nafter\n',
+        "colour {{ cookiecutter.colour|yaml }}, {{ mood }}\n",
+    )
+    monkeypatch.setattr("devstack.stacks.templates_root", lambda: tmp_path / "t")
+    scaffold.create("demo", tmp_path / "out", settings={"colour": 'a"b'})
+    assert (tmp_path / "out" / "page.txt").read_text() == 'before\ncolour "a\\"b", calm\nafter\n'
+
+
+def test_shared_parts_are_strict_about_undefined_variables(tmp_path, monkeypatch):
+    from devstack import scaffold
+    from devstack.errors import TemplateError
+
+    _stack_tree(tmp_path / "t", '{{ shared("part.txt") }}\n', "{{ nope }}\n")
+    monkeypatch.setattr("devstack.stacks.templates_root", lambda: tmp_path / "t")
+    with pytest.raises(TemplateError, match="nope"):
+        scaffold.create("demo", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,1 @@
+devstack exec php -- sh -c 'composer create-project --no-scripts laravel/laravel /tmp/laravel && cp -a /tmp/laravel/. /var/www/html/ && rm -rf /tmp/laravel && php artisan package:discover && php artisan migrate'
