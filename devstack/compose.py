@@ -12,8 +12,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -467,3 +468,98 @@ class ComposeRunner:
         except ComposeFailed:
             return ComposeModel(None, rejected=first.stderr_tail)
         return ComposeModel(data, rejected=first.stderr_tail, workaround=workaround)
+
+    # -- binary streams (devstack db: export, import, snapshots through the engine) ---------
+    # Added for issue 8 (helper "data"); kept in one block so parallel merges do not collide.
+
+    def pipe(
+        self,
+        *args: str,
+        feed: Iterable[bytes] | None = None,
+        sink: Callable[[bytes], None] | None = None,
+        env: Mapping[str, str] | None = None,
+        chunk: int = 1 << 20,
+    ) -> PipeResult:
+        """Run a compose command with binary stdin and stdout (e.g. `exec -T db mariadb-dump`).
+
+        `feed` yields the bytes written to the command's stdin (closed when it is exhausted);
+        `sink` receives its stdout chunk by chunk. `env` adds variables to Compose's own
+        environment, so `exec -e NAME` passes a secret without putting it on a command line.
+        Returns the exit code and the tail of stderr; never raises for a non-zero exit. An
+        exception from `feed` or `sink` (or Ctrl-C) kills the command and is re-raised here.
+        """
+        argv = self.argv(*args)
+        full_env = self._env()
+        full_env.update(env or {})
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if sink is not None else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=self.project.root,
+                env=full_env,
+            )
+        except FileNotFoundError as exc:
+            raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        errors: list[BaseException] = []
+        stderr_tail: deque[bytes] = deque(maxlen=TAIL_LINES)
+        broken_pipe = threading.Event()
+
+        def write_stdin() -> None:
+            assert proc.stdin is not None
+            try:
+                for data in feed or ():
+                    if data:
+                        proc.stdin.write(data)
+            except BrokenPipeError:
+                broken_pipe.set()  # the command stopped reading: its exit code says why
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+                proc.kill()
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    broken_pipe.set()
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                stderr_tail.append(line)
+
+        threads = [threading.Thread(target=read_stderr, daemon=True)]
+        if feed is not None:
+            threads.append(threading.Thread(target=write_stdin, daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            if sink is not None:
+                assert proc.stdout is not None
+                read = proc.stdout.read1 if hasattr(proc.stdout, "read1") else proc.stdout.read
+                while True:
+                    data = read(chunk)
+                    if not data:
+                        break
+                    sink(data)
+            returncode = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            for thread in threads:
+                thread.join(timeout=30)
+        if errors:
+            raise errors[0]
+        tail = b"".join(stderr_tail).decode("utf-8", "replace")
+        return PipeResult(returncode, tail, broken_pipe.is_set())
+
+
+@dataclass(frozen=True)
+class PipeResult:
+    """What `ComposeRunner.pipe` returns: exit code, tail of stderr, whether stdin was cut short."""
+
+    returncode: int
+    stderr: str
+    stdin_closed_early: bool = False

@@ -6,7 +6,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -861,3 +861,143 @@ def containers_labelled(label: str, all: bool = False) -> list[dict[str, Any]]:
     except (_NotLocal, OSError, ValueError):
         pass  # not local, or the socket failed: the SDK says why
     return Engine().containers(filters={"label": [label]}, all=all)
+
+
+# -- data: devstack db, snapshots, restart (issue 8, helper "data") ---------------------------
+# Kept in one block at the end so parallel merges do not collide.
+
+
+def exec_env(
+    container_id: str, argv: list[str], env: Mapping[str, str] | None = None, user: str = ""
+) -> tuple[int, str, str]:
+    """Run argv in a running container with extra environment; (exit code, stdout, stderr).
+
+    Secrets go in `env` (the exec's environment), never on a command line. `user` empty means
+    the container's own user (the service's `user:`).
+    """
+    from docker.errors import APIError
+
+    api = client().api
+    try:
+        handle = api.exec_create(
+            container_id, argv, stdout=True, stderr=True, environment=dict(env or {}), user=user
+        )
+        out, err = api.exec_start(handle["Id"], demux=True)
+        code = api.exec_inspect(handle["Id"]).get("ExitCode")
+    except APIError as exc:
+        return 126, "", str(exc.explanation or exc)
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    return (
+        int(code) if code is not None else 126,
+        (out or b"").decode("utf-8", "replace"),
+        (err or b"").decode("utf-8", "replace"),
+    )
+
+
+def get_archive(container_id: str, path: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """A tar stream of `path` in a container (a stopped one too: its volumes are mounted for it).
+
+    The archive's top entry is the basename of `path`, as with `docker cp`.
+    """
+    from docker.errors import APIError, NotFound
+
+    try:
+        stream, _stat = client().api.get_archive(container_id, path, chunk_size=chunk)
+    except NotFound as exc:
+        raise EngineUnavailable(f"{path} does not exist in the container: {exc.explanation}") from exc
+    except APIError as exc:
+        raise EngineUnavailable(f"the engine cannot archive {path}: {exc.explanation or exc}") from exc
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    try:
+        yield from stream
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+def put_archive(container_id: str, path: str, data: Iterable[bytes]) -> None:
+    """Extract a tar stream into `path` of a container (stopped ones too); owners are kept."""
+    from docker.errors import APIError
+
+    try:
+        ok = client().api.put_archive(container_id, path, data)
+    except APIError as exc:
+        raise EngineUnavailable(f"the engine cannot extract into {path}: {exc.explanation or exc}") from exc
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    if not ok:
+        raise EngineUnavailable(f"the engine refused to extract into {path}")
+
+
+def image_env(image: str) -> dict[str, str]:
+    """The ENV of a local image ({} when the image is not here or the engine cannot say)."""
+    from urllib.parse import quote
+
+    try:
+        status, body = _local_get(f"/images/{quote(image, safe='/:@')}/json")
+        data = json.loads(body) if status == 200 else {}
+    except _NotLocal:
+        try:
+            data = client().api.inspect_image(image)
+        except Exception:
+            return {}
+    except (OSError, ValueError):
+        return {}
+    env: dict[str, str] = {}
+    for item in ((data or {}).get("Config") or {}).get("Env") or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    return env
+
+
+def _local_post(path: str, timeout: float = 300.0) -> int:
+    """POST an Engine API path without a body over the local unix socket; the HTTP status."""
+    host = docker_host()
+    if not host.startswith("unix://"):
+        raise _NotLocal(host)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(host[len("unix://") :])
+        sock.sendall(f"POST {path} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    status = head.split(b"\r\n", 1)[0].split()
+    return int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+
+
+def stop_container(container_id: str, timeout: int = 120) -> None:
+    """Stop a container (its stop signal, then SIGKILL after `timeout` seconds), like compose stop."""
+    _post_or_sdk(f"/containers/{container_id}/stop?t={timeout}", timeout + 30, "stop", container_id, timeout)
+
+
+def start_container(container_id: str) -> None:
+    """Start a stopped container, like compose start."""
+    _post_or_sdk(f"/containers/{container_id}/start", 60, "start", container_id, None)
+
+
+def _post_or_sdk(path: str, wait: float, action: str, container_id: str, timeout: int | None) -> None:
+    try:
+        status = _local_post(path, wait)
+    except _NotLocal:
+        try:
+            api = client().api
+            if action == "stop":
+                api.stop(container_id, timeout=timeout)
+            else:
+                api.start(container_id)
+        except _sdk_errors() as exc:
+            raise EngineUnavailable(
+                f"the Docker engine failed to {action} the container: {_reason(exc)}"
+            ) from exc
+        return
+    except OSError as exc:
+        raise EngineUnavailable(
+            f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
+        ) from exc
+    if status not in (204, 304):  # 304: already stopped / already started
+        raise EngineUnavailable(f"the Docker engine answered HTTP {status} to {action} the container")

@@ -334,7 +334,7 @@ def _runtime_checks(
 
     An unchanged running stack was checked when it started.
     """
-    from devstack import engine, syntax
+    from devstack import dbcheck, engine, syntax
     from devstack.checks import runtime
 
     changed = {c.service for c in containers if _started_after(c.started_at, up_wall - CLOCK_SLACK_SECONDS)}
@@ -344,6 +344,7 @@ def _runtime_checks(
     # Which variables are required (`${VAR:?}`) is only visible before interpolation.
     raw = runner.model("--no-interpolate").data or {}
     findings = runtime.check(by_service, checked.model, syntax.services(raw), engine.exec_in, only=changed)
+    findings += dbcheck.after_up(checked.model, raw, by_service, engine.exec_env, only=changed)
     return findings  # shown with the table, before the one verdict (report.up_summary)
 
 
@@ -375,7 +376,15 @@ def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None
 
     if not (project.root / ".env.example").is_file():
         return None
-    result = envfile.sync(project.root)
+    from devstack import dbcheck
+
+    result = envfile.sync(project.root, hold=lambda keys: dbcheck.held_secrets(project, keys))
+    if result.held:  # a fresh secret would not open a database that already has data
+        raise ChecksFailed(
+            f"{len(result.held)} database secret(s) not generated; nothing was started",
+            [dbcheck.held_finding(key, why) for key, why in result.held.items()],
+            hint="put the old value(s) in .env, or `devstack db reset` to start that database afresh",
+        )
     if result.created:
         generated = ", ".join(result.generated) or "no secrets"
         progress(

@@ -247,6 +247,35 @@ CODES: tuple[Code, ...] = (
          "service db: healthcheck `start_interval` needs Docker Engine 25+ (this one is 24.0.7): "
          "the first check waits the whole interval (30s)",
          "Upgrade Docker Engine to 25 or newer, or shorten `interval` while on the old engine."),
+    # DS80x: databases and their files (`up`, `env sync`, `check`; devstack/dbcheck.py)
+    Code("DS800", _E, "The database refuses the credentials it was given",
+         "db: MariaDB refuses user 'drupal' with the password from .env (DB_USER, DB_PASSWORD): "
+         "its data directory (data/db) was initialised with other credentials",
+         "Put the old value(s) back in .env and run `devstack up`; or start that database afresh "
+         "with the new ones: `devstack db reset` deletes its files (`devstack db snapshot` keeps "
+         "a copy first), then `devstack up`."),
+    Code("DS801", _E, "The database named in .env is not in the data directory",
+         "db: database 'shop' (DB_NAME) does not exist in its data directory (data/db), or "
+         "'drupal' may not use it: it was initialised with another name",
+         "Put the old value of the variable back in .env; or `devstack db reset` and `devstack up` "
+         "to start afresh (deletes its data)."),
+    Code("DS802", _I, "Database credentials could not be checked",
+         "db: could not check the credentials in .env (the image has no database client)",
+         "Nothing to do; devstack checks them with the image's own client when it has one."),
+    Code("DS803", _E, "A database password was not generated",
+         "DB_PASSWORD was not generated: data/db already holds the MariaDB database of service "
+         "db, created with a value of DB_PASSWORD that .env no longer has",
+         "Put the old value in .env (a teammate's, a backup, your old .env); or delete that "
+         "database with `devstack db reset` and run `devstack up`, which generates a new one."),
+    Code("DS810", _W, "Database files belong to another user (a project made before host-user services)",
+         "db: its files in data/db belong to uid 999, not to you (uid 1000), so deleting them needs "
+         "sudo: the service has no `user:`",
+         "Add `user: \"${HOST_UID:-1000}:${HOST_GID:-1000}\"` to the service (and to every service "
+         "that writes into the project), run `devstack db chown`, then `devstack up`."),
+    Code("DS811", _E, "The database cannot open its files",
+         "db: its files in data/db belong to uid 999, but it runs as 1000:1000: the database "
+         "cannot open them",
+         "`devstack db chown` hands them to the service's user through the engine (no sudo)."),
 )
 
 # fmt: on
@@ -270,7 +299,8 @@ def markdown() -> str:
         "",
         "Codes are stable: a code keeps its meaning and is never reused. Families: DS1xx compose "
         "files, DS2xx references, DS3xx variables and env files, DS4xx ports, DS5xx host paths, "
-        "DS6xx a running stack, DS7xx the machine (`devstack doctor`).",
+        "DS6xx a running stack, DS7xx the machine (`devstack doctor`), DS8xx databases and their "
+        "files.",
         "",
         "| Code | Severity | Meaning | Example | Fix |",
         "|---|---|---|---|---|",
