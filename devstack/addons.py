@@ -1830,7 +1830,7 @@ def _missing_wiring(after: Any, plan: Plan) -> str | None:
 
 
 def _apply_remove(plan: Plan) -> Result:
-    from devstack import lifecycle
+    from devstack import envfile, lifecycle
 
     project = plan.project
     snapshot = _Snapshot([*(c.path for c in plan.changes), project.env_file])
@@ -1849,6 +1849,8 @@ def _apply_remove(plan: Plan) -> Result:
             rendered = _render_for_removal(plan.addon, plan.name)
             text = project.env_file.read_text("utf-8")
             after_text = _remove_env_keys(text, set(rendered.env_keys), plan.env_comments)
+            if not envfile.references_host_user(f for f in project.files if f.is_file()):
+                after_text = envfile.without_host_user(after_text)
             example_deleted = any(c.after is None and c.label == ENV_EXAMPLE for c in plan.changes)
             if example_deleted and not any(_key_of(line) for line in after_text.splitlines()):
                 # .env.example was add's own, so this .env was made from it: nothing left in it.

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from devstack import DISTRIBUTION, __version__, report
-from devstack.errors import EXIT_FAILED, EXIT_INTERRUPTED, ChecksFailed, DevstackError, UsageError
+from devstack.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ENGINE,
+    ChecksFailed,
+    DevstackError,
+    UsageError,
+)
 
 # The lazy-import rule (written here once for the whole package): start-up time is a budget
 # (`devstack --help` within 1.5x of `python -c "import click"`, measured by benchmarks/bench.py).
@@ -25,9 +32,12 @@ if TYPE_CHECKING:
 
 
 class _Options:
-    """Global options main() needs after the command has ended (click's context is gone then)."""
+    """Global options: main() needs --debug after the command has ended (click's context is
+    gone then); -f/-p before the command name are Compose's habit (`devstack -f x.yml logs -f`)."""
 
     debug = False
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,12 +49,25 @@ class _Options:
     message=f"%(prog)s %(version)s (PyPI package {DISTRIBUTION}: pipx install {DISTRIBUTION})",
 )
 @click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(),
+    help="Compose file, as in `docker compose -f FILE CMD` (repeatable).",
+)
+@click.option("-p", "--project-name", "project_name", help="Compose project name.")
+def cli(debug: bool, files: tuple[str, ...], project_name: str | None) -> None:
     """Reproducible local development environments on Docker Compose.
 
-    Create a project with `devstack new STACK DIR`; start it with `devstack up`.
+    Create a project with `devstack new STACK DIR`; start it with `devstack up`. Compose files
+    and the project name go before the command (`devstack -f x.yml logs -f`) or after it
+    (`devstack up -f x.yml`; `logs` takes `--file` there, as its `-f` is --follow).
     """
     _Options.debug = debug
+    _Options.files = files
+    _Options.project_name = project_name
 
 
 # Shell completion (click's own mechanism; README): names from the library, items made here.
@@ -170,6 +193,11 @@ def new(
     from devstack import config, scaffold, stacks
     from devstack.errors import InvalidValue
 
+    if directory is not None and not directory.strip():
+        raise UsageError(
+            "the directory argument is empty",
+            hint="name the directory to create, e.g. `devstack new drupal mysite` (`.` is the current one)",
+        )
     target = Path(directory or name or stack)
     values = scaffold.parse_settings(settings)
     chosen = stacks.find(stack)
@@ -202,24 +230,28 @@ def new(
     click.echo(report.created(result, os.path.relpath(result.root)))
 
 
-def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """-f/--file (repeatable) and -p/--project-name, as in Compose."""
-    fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
-    fn = click.option(
-        "-f",
-        "--file",
-        "files",
-        multiple=True,
-        type=click.Path(),
-        help="Compose file (repeatable; default: discovered like Compose does).",
-    )(fn)
-    return fn
+def project_options(fn: Callable[..., Any] | None = None, *, short_file: bool = True) -> Any:
+    """-f/--file (repeatable) and -p/--project-name, as in Compose (`--file` only, when the
+    command's own -f means something else)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("-p", "--project-name", "project_name", help="Compose project name.")(fn)
+        flags = ("-f", "--file") if short_file else ("--file",)
+        return click.option(
+            *flags,
+            "files",
+            multiple=True,
+            type=click.Path(),
+            help="Compose file (repeatable; default: discovered like Compose does).",
+        )(fn)
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     from devstack.project import Project
 
-    return Project.load(files=files, name=project_name)
+    return Project.load(files=(*_Options.files, *files), name=project_name or _Options.project_name)
 
 
 def progress_options(verbose_flags: tuple[str, ...] = ("-v", "--verbose")) -> Callable[..., Any]:
@@ -349,28 +381,41 @@ def down(
         if typed.strip() != project.name:
             raise UsageError("project name did not match; nothing was deleted")
     with open_view(progress, quiet, verbose=verbose) as view:
-        lifecycle.down(project, volumes=volumes, progress=view)
-    click.echo(f"{project.name} is down" + (" (named volumes deleted)." if volumes else "; data is kept."))
+        result = lifecycle.down(project, volumes=volumes, progress=view)
+    click.echo(report.down_summary(project.name, volumes, result))
 
 
 @cli.command()
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> None:
-    """Show services, state, health and URLs."""
+def status(files: tuple[str, ...], project_name: str | None, as_json: bool) -> int:
+    """Show services, state, health and URLs (exit 1 when one is not running or not healthy)."""
     from devstack import lifecycle
 
     statuses = lifecycle.status(_project(files, project_name))
     if as_json:
         click.echo(report.as_json("status", {"services": [s.to_dict() for s in statuses]}))
     else:
-        click.echo(report.status_table(statuses))
+        click.echo(report.status_table(statuses, uptime=True))
+    return 0 if statuses and all(s.ok for s in statuses) else EXIT_FAILED
+
+
+class _TailLines(click.ParamType):
+    """A number of lines (0 or more), or 'all'."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if text == "all" or (text.isdigit() and int(text) >= 0):
+            return text
+        self.fail(f"{value!r} is not a number of lines (or 'all')", param, ctx)
 
 
 @cli.command()
-@project_options
-@click.option("-f", "--follow", is_flag=True, help="Follow the output.")
-@click.option("-n", "--tail", default="200", show_default=True, help="Lines from the end ('all').")
+@project_options(short_file=False)
+@click.option("-f", "--follow", is_flag=True, help="Follow the output (as `docker compose logs -f`).")
+@click.option("-n", "--tail", default="200", show_default=True, type=_TailLines(), help="Lines from the end.")
 @click.argument("services", nargs=-1, shell_complete=_complete_services)
 def logs(
     files: tuple[str, ...],
@@ -379,25 +424,48 @@ def logs(
     tail: str,
     services: tuple[str, ...],
 ) -> int:
-    """Show the logs of the stack or of SERVICES."""
+    """Show the logs of the stack or of SERVICES.
+
+    As in Compose, -f after `logs` is --follow; name compose files before the command
+    (`devstack -f x.yml logs -f`) or with --file.
+    """
+    from devstack import lifecycle
     from devstack.compose import ComposeRunner
 
-    runner = ComposeRunner(_project(files, project_name))
+    for name in services:
+        if name.endswith((".yml", ".yaml")):
+            raise UsageError(
+                f"{name} looks like a compose file, not a service",
+                hint=f"after `logs`, -f is --follow (as in Compose): name the file before the command, "
+                f"`devstack -f {name} logs`, or with `--file {name}`",
+            )
+    project = _project(files, project_name)
+    lifecycle.own_containers(project)
     args = ["logs", "--tail", tail] + (["--follow"] if follow else [])
-    return runner.passthrough(*args, *(["--", *services] if services else []))
+    return ComposeRunner(project).passthrough(*args, *(["--", *services] if services else []))
+
+
+# A shell in the container: bash where the image has it, else sh.
+SHELL = ["sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"]
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True})
 @project_options
 @click.argument("service", shell_complete=_complete_services)
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def exec_(files: tuple[str, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
-    """Run COMMAND in SERVICE's container: devstack exec web -- bash"""
+    """Run COMMAND in SERVICE's container (`devstack exec web -- ls -l`); without one, a shell.
+
+    It runs as the service's user: the host user for services with
+    `user: "${HOST_UID}:${HOST_GID}"`, so files it writes in bind mounts are yours.
+    """
+    from devstack import lifecycle
     from devstack.compose import ComposeRunner
 
-    runner = ComposeRunner(_project(files, project_name))
+    project = _project(files, project_name)
+    lifecycle.own_containers(project)
     tty = [] if sys.stdin.isatty() and sys.stdout.isatty() else ["-T"]
-    return runner.passthrough("exec", *tty, service, *command)
+    return ComposeRunner(project).passthrough("exec", *tty, service, *(command or SHELL))
 
 
 @cli.command()
@@ -418,6 +486,8 @@ def doctor(as_json: bool) -> int:
         click.echo(report.findings_json(findings))
     else:
         click.echo(report.findings_text(findings, verbose=True))
+    if any(f.code in ("DS701", "DS703") for f in findings):
+        return EXIT_NO_ENGINE  # no engine, or no Compose: as the README's table says
     return EXIT_FAILED if has_errors(findings) else 0
 
 
@@ -430,10 +500,19 @@ def env() -> None:
 @project_options
 def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
     """Create .env from .env.example, or add the keys it lacks (values are never changed)."""
-    from devstack import envfile
+    from devstack import dbcheck, envfile
 
     project = _project(files, project_name)
-    result = envfile.sync(project.root, compose_files=project.files)
+    result = envfile.sync(
+        project.root, compose_files=project.files, hold=lambda keys: dbcheck.held_secrets(project, keys)
+    )
+    for key, reason in result.held.items():
+        click.echo(f"warning: {key} was not generated: {reason}.", err=True)
+        click.echo(
+            f"  hint: put the old value of {key} in .env; or `devstack db reset` (deletes that "
+            "database) and `devstack up` to start afresh",
+            err=True,
+        )
     if not (project.root / ".env.example").is_file() and not result.changed:
         click.echo("No .env.example here: nothing to do.")
     elif result.created:
@@ -875,6 +954,330 @@ def config_path() -> None:
     click.echo(str(config.user_file()))
 
 
+# -- devstack db, restart (issue 8, helper "data") ----------------------------------------------
+# Thin commands over devstack/db.py, datadir.py and restart.py.
+
+
+def _service_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-s", "--service", help="The database service (when the project has more than one).")(
+        fn
+    )
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+class _Meter:
+    """A progress line on stderr, rewritten in place, only when stderr is a terminal."""
+
+    def __init__(self, verb: str) -> None:
+        self.verb = verb
+        self.live = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, transfer: Any) -> None:
+        if not self.live:
+            return
+        import time
+
+        elapsed = max(time.monotonic() - transfer.started, 1e-6)
+        rate = transfer.done / elapsed
+        line = f"  {self.verb} {_size(transfer.done)}"
+        if transfer.total:
+            share = min(transfer.done / transfer.total, 1.0)
+            line += f" of {_size(transfer.total)} ({share:4.0%})"
+            if rate > 0 and share < 1:
+                line += f", {(transfer.total - transfer.done) / rate:.0f} s left"
+        line += f", {_size(rate)}/s"
+        click.echo(f"\r{line:<72}", nl=False, err=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("\r" + " " * 72 + "\r", nl=False, err=True)
+            self.shown = False
+
+
+def _steps(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+def _db_target(files: tuple[str, ...], project_name: str | None, service: str | None) -> Any:
+    from devstack import db as dbmod
+
+    return dbmod.load(_project(files, project_name), service)
+
+
+@cli.group()
+def db() -> None:
+    """Export, import, snapshot, restore and reset the project's database.
+
+    Works with MariaDB, MySQL and PostgreSQL services, found by image or by the official
+    images' variables (MARIADB_*, MYSQL_*, POSTGRES_*), or named under x-devstack.databases.
+    """
+
+
+@db.command("export")
+@project_options
+@_service_option
+@click.argument("file", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["sql", "gz", "zst"]), help="Override the format the name implies."
+)
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def db_export(
+    files: tuple[str, ...],
+    project_name: str | None,
+    service: str | None,
+    file: str | None,
+    fmt: str | None,
+    force: bool,
+) -> None:
+    """Dump the database to FILE (.sql, .sql.gz, .sql.zst; default: a dated .sql.gz) or - (stdout)."""
+    from pathlib import Path
+
+    from devstack import dump
+
+    target = _db_target(files, project_name, service)
+    meter = _Meter("exported")
+    try:
+        if file == "-":
+            if sys.stdout.isatty():
+                raise UsageError(
+                    "will not write a dump to a terminal", hint="redirect it (> dump.sql.gz) or give a FILE"
+                )
+            result = dump.export(target, sys.stdout.buffer, fmt or "gz", meter)
+            sys.stdout.buffer.flush()
+            where = "stdout"
+        else:
+            path = Path(file or dump.default_export_name(target, fmt or "gz"))
+            result = dump.export_to_file(target, path, fmt, force=force, progress=meter)
+            where = str(path)
+    finally:
+        meter.done()
+    rate = result.sql_bytes / max(result.seconds, 1e-6)
+    click.echo(
+        f"Exported {target.db.name} ({target.db.service}) to {where}: {_size(result.sql_bytes)} of SQL, "
+        f"{_size(result.written)} written, {result.seconds:.1f} s ({_size(rate)}/s).",
+        err=file == "-",
+    )
+
+
+@db.command("import")
+@project_options
+@_service_option
+@click.argument("file")
+@click.option("--keep", is_flag=True, help="Do not empty the database first.")
+def db_import(
+    files: tuple[str, ...], project_name: str | None, service: str | None, file: str, keep: bool
+) -> None:
+    """Load a dump from FILE (.sql, .gz, .zst, .xz, .bz2) or - (stdin); empties the database first."""
+    import os
+
+    from devstack import dump
+
+    target = _db_target(files, project_name, service)
+    if file == "-":
+        if sys.stdin.isatty():
+            raise UsageError("no dump on stdin", hint="pipe one in: devstack db import - < dump.sql.gz")
+        source = dump.SqlSource(sys.stdin.buffer, "stdin")
+        handle = None
+    else:
+        try:
+            handle = open(file, "rb")  # closed below
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+        source = dump.SqlSource(handle, file, total=os.fstat(handle.fileno()).st_size)
+    meter = _Meter("read")
+    try:
+        result = dump.import_(target, source, keep=keep, progress=meter)
+    finally:
+        meter.done()
+        if handle is not None:
+            handle.close()
+    rate = result.read / max(result.seconds, 1e-6)
+    tuned = f"; tuned for the load and restored: {', '.join(result.tuned)}" if result.tuned else ""
+    click.echo(
+        f"Imported {file if file != '-' else 'stdin'} into {target.db.name} ({target.db.service}): "
+        f"{_size(result.read)} read, {_size(result.sql_bytes)} of SQL, {result.seconds:.1f} s "
+        f"({_size(rate)}/s){'' if result.emptied else ', added to what was there'}{tuned}."
+    )
+
+
+@db.command("snapshot")
+@project_options
+@_service_option
+@click.argument("name", required=False)
+@click.option("--force", is_flag=True, help="Replace a snapshot of the same name.")
+def db_snapshot(
+    files: tuple[str, ...], project_name: str | None, service: str | None, name: str | None, force: bool
+) -> None:
+    """Stop the database, archive its files as NAME (default: BRANCH-DATE-TIME), start it again."""
+    from devstack import datadir
+
+    target = _db_target(files, project_name, service)
+    result = datadir.snapshot(target, name, force=force, step=_steps)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    snap = result.snapshot
+    click.echo(
+        f"Snapshot {snap.name} of {snap.service}: {_size(snap.data_bytes)} of files in "
+        f"{_size(snap.size)}, {result.seconds:.1f} s"
+        + (f" (branch {snap.branch})" if snap.branch else "")
+        + "."
+        + (f" {snap.service} is starting again." if result.restarted else "")
+    )
+
+
+@db.command("restore")
+@project_options
+@_service_option
+@click.argument("name", required=False, shell_complete=complete_snapshots)
+@click.option("--latest", is_flag=True, help="The newest snapshot of any branch.")
+def db_restore(
+    files: tuple[str, ...], project_name: str | None, service: str | None, name: str | None, latest: bool
+) -> None:
+    """Put a snapshot's files back (default: the newest snapshot of the current git branch)."""
+    from devstack import datadir
+
+    if name and latest:
+        raise UsageError("give a NAME or --latest, not both")
+    target = _db_target(files, project_name, service)
+    branch = datadir.current_branch(target.project.root)
+    snap = datadir.find_snapshot(target.project, target.db.service, name, latest=latest, branch=branch)
+    result = datadir.restore(target, snap, step=_steps)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"Restored {snap.service} from snapshot {snap.name}"
+        + (f" (branch {snap.branch})" if snap.branch else "")
+        + f" in {result.seconds:.1f} s."
+        + (f" {snap.service} is starting again." if result.restarted else "")
+    )
+
+
+@db.command("snapshots")
+@project_options
+@_service_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--delete",
+    "delete",
+    metavar="NAME",
+    multiple=True,
+    shell_complete=complete_snapshots,
+    help="Delete a snapshot (repeatable).",
+)
+def db_snapshots(
+    files: tuple[str, ...],
+    project_name: str | None,
+    service: str | None,
+    as_json: bool,
+    delete: tuple[str, ...],
+) -> None:
+    """List the snapshots (newest last); `--delete NAME` removes one."""
+    import time
+
+    from devstack import datadir
+
+    project = _project(files, project_name)
+    if delete:
+        for name in delete:
+            found = [s for s in datadir.list_snapshots(project, service) if s.name == name]
+            if not found:
+                raise datadir.SnapshotNotFound(
+                    f"no snapshot {name!r}", hint="`devstack db snapshots` lists them"
+                )
+            if len(found) > 1:
+                raise UsageError(
+                    f"snapshot {name!r} exists for several services", hint="say which with --service"
+                )
+            datadir.delete_snapshot(found[0])
+            click.echo(f"Deleted snapshot {name} of {found[0].service}.")
+        return
+    snaps = datadir.list_snapshots(project, service)
+    if as_json:
+        click.echo(report.as_json("snapshots", {"snapshots": [s.to_dict() for s in snaps]}))
+        return
+    if not snaps:
+        click.echo("No snapshots yet: `devstack db snapshot` takes one.")
+        return
+    branch = datadir.current_branch(project.root)
+    rows = [("NAME", "SERVICE", "BRANCH", "CREATED", "SIZE")]
+    for snap in snaps:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.created))
+        mark = "*" if branch is not None and snap.branch == branch else " "
+        rows.append((mark + snap.name, snap.service, snap.branch or "-", created, _size(snap.size)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    if branch:
+        click.echo(f"(* taken on the current branch, {branch})")
+
+
+@db.command("reset")
+@project_options
+@_service_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for the project name.")
+def db_reset(files: tuple[str, ...], project_name: str | None, service: str | None, yes: bool) -> None:
+    """Delete the database's files (through the engine: no sudo); `devstack up` starts it afresh."""
+    from devstack import datadir
+
+    target = _db_target(files, project_name, service)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("db reset deletes data: confirm with --yes when not on a terminal")
+        typed = click.prompt(
+            f"This deletes every file of {target.db.service} in {target.db.where()}. "
+            "Type the project name to confirm"
+        )
+        if typed.strip() != target.project.name:
+            raise UsageError("project name did not match; nothing was deleted")
+    result = datadir.reset(target, step=_steps)
+    click.echo(
+        f"Deleted the files of {target.db.service} ({result.where}). "
+        "`devstack up` initialises it afresh with the values in .env."
+    )
+
+
+@db.command("chown")
+@project_options
+@_service_option
+def db_chown(files: tuple[str, ...], project_name: str | None, service: str | None) -> None:
+    """Hand the database's files to the service's `user:` (through the engine: no sudo)."""
+    from devstack import datadir
+
+    target = _db_target(files, project_name, service)
+    result = datadir.chown(target, step=_steps)
+    click.echo(
+        f"{result.where} now belongs to {result.owner}. "
+        f"`devstack up` starts {target.db.service} again, as that user."
+    )
+
+
+@cli.command()
+@project_options
+@click.argument("services", nargs=-1, shell_complete=_complete_services)
+@click.option("--timeout", default=120, show_default=True, help="Seconds to wait for restarted services.")
+def restart(
+    files: tuple[str, ...], project_name: str | None, services: tuple[str, ...], timeout: int
+) -> None:
+    """Reload SERVICES' configuration (Apache graceful, nginx reload, PHP-FPM), else restart them.
+
+    Mounted configuration files (docker/*.conf) are read again without a rebuild; changes to
+    the compose file or .env need `devstack up`.
+    """
+    from devstack import restart as restarting
+
+    done = restarting.restart(_project(files, project_name), services, timeout=timeout, step=_steps)
+    click.echo("Restarted: " + ", ".join(f"{r.service} ({r.how})" for r in done) + ".")
+
+
 def _terminate_like_interrupt() -> None:
     """SIGTERM (a closed terminal, `kill`, a CI timeout) cleans up like Ctrl-C does."""
     import signal
@@ -888,6 +1291,13 @@ def _terminate_like_interrupt() -> None:
         pass  # not the main thread (embedded use): leave signals to the host program
 
 
+def _usage_hint(exc: click.ClickException) -> str:
+    """Where to read how the command is used, in the same shape as every other error."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "devstack"
+    return f"`{command} --help` shows the options and arguments"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes (the one place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -899,7 +1309,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(report.error(exc.format_message(), _usage_hint(exc)), err=True)
         code = exc.exit_code
     except click.Abort:
         click.echo("Interrupted.", err=True)

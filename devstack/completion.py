@@ -69,12 +69,10 @@ def snapshot_names(
 ) -> list[str]:
     """Names of the project's database snapshots (`devstack db restore NAME`), newest last.
 
-    The snapshots are `devstack db`'s (module devstack.datadir); without that module, none.
+    The snapshots are `devstack db`'s (module devstack.datadir).
     """
-    try:
-        from devstack import datadir  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return []
+    from devstack import datadir
+
     project = _project(files, project_name)
     if project is None:
         return []

@@ -12,8 +12,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,6 +29,8 @@ CONFIG_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class ComposeBinary:
+    """How to run Compose: the argv, its version, whether it is v1."""
+
     argv: tuple[str, ...]  # what is executed
     version: str  # "" until asked for (see version_of)
     v1: bool
@@ -75,7 +78,7 @@ def probe(override: str | None = None) -> ComposeBinary:
     """Find Compose: $DEVSTACK_COMPOSE, else `docker compose` (v2), else `docker-compose` (v1).
 
     The result is remembered for the process. The v2 plugin is recognised by its file, which
-    saves a `docker compose version` call (~50 ms) on every devstack command.
+    saves a `docker compose version` call on every devstack command.
     """
     wanted = override if override is not None else os.environ.get("DEVSTACK_COMPOSE", "")
     if wanted in _probed:
@@ -84,7 +87,7 @@ def probe(override: str | None = None) -> ComposeBinary:
         plugin = _compose_plugin()
         if plugin:
             # Run the plugin directly, standalone: the same binary and behaviour as
-            # `docker compose`, without the docker CLI's two extra processes (~60 ms a call).
+            # `docker compose`, without the docker CLI's two extra processes in between.
             _probed[wanted] = ComposeBinary((plugin,), "", v1=False, shown=("docker", "compose"))
             return _probed[wanted]
     default = [("docker", "compose"), ("docker-compose",)]
@@ -122,7 +125,38 @@ class Diagnosis(NamedTuple):
 
 
 # (pattern, check code, error class, hint), first match wins. Compose v2 and v1 wordings both.
+# A hint may use the pattern's groups: {0}, {1}.
 _PATTERNS: tuple[tuple[str, str, type[Exception] | None, str | None], ...] = (
+    (
+        r"failed to solve: ([^\s:]+(?::[^\s:]+)?): failed to resolve source metadata.*"
+        r"(no such host|dial tcp|i/o timeout|connection refused)",
+        "DS100",
+        None,
+        "the base image {0} (a FROM line of the Dockerfile) is not on this machine and its "
+        "registry cannot be reached: build or load it here (`docker image ls {0}`), or check the "
+        "network or proxy",
+    ),
+    (
+        r"failed to solve: ([^\s:]+(?::[^\s:]+)?): failed to resolve source metadata",
+        "DS100",
+        None,
+        "the base image {0} (a FROM line of the Dockerfile) cannot be found: check its name and "
+        "tag, or log in to its registry (`docker login`)",
+    ),
+    (
+        r'failed to solve: process "(.*)" did not complete successfully: exit code: (\d+)',
+        "DS100",
+        None,
+        "a step of the Dockerfile failed ({0}, exit {1}): the build output above shows why; fix it "
+        "and run `devstack up --build`",
+    ),
+    (
+        r"failed to solve|failed to build|error building|build failed",
+        "DS100",
+        None,
+        "the image build failed: the build output above shows the failing step; fix it and run "
+        "`devstack up --build`",
+    ),
     (
         r"cannot connect to the docker daemon|error while fetching server api version",
         "DS100",
@@ -216,8 +250,12 @@ def diagnose(stderr: str) -> Diagnosis:
     lines = [line.strip() for line in stderr.splitlines() if "level=warning" not in line]
     for pattern, code, error, hint in _PATTERNS:  # compiled on use: rare, off the hot path
         regex = re.compile(pattern, re.IGNORECASE)
-        if any(regex.search(line) for line in lines):
-            return Diagnosis(code, error, hint)
+        for line in lines:
+            match = regex.search(line)
+            if match:
+                for index, group in enumerate(match.groups()):
+                    hint = hint.replace(f"{{{index}}}", group or "") if hint else hint
+                return Diagnosis(code, error, hint)
     return Diagnosis("DS100", None, None)
 
 
@@ -430,6 +468,101 @@ class ComposeRunner:
         except ComposeFailed:
             return ComposeModel(None, rejected=first.stderr_tail)
         return ComposeModel(data, rejected=first.stderr_tail, workaround=workaround)
+
+    # -- binary streams (devstack db: export, import, snapshots through the engine) ---------
+    # Added for issue 8 (helper "data"); kept in one block so parallel merges do not collide.
+
+    def pipe(
+        self,
+        *args: str,
+        feed: Iterable[bytes] | None = None,
+        sink: Callable[[bytes], None] | None = None,
+        env: Mapping[str, str] | None = None,
+        chunk: int = 1 << 20,
+    ) -> PipeResult:
+        """Run a compose command with binary stdin and stdout (e.g. `exec -T db mariadb-dump`).
+
+        `feed` yields the bytes written to the command's stdin (closed when it is exhausted);
+        `sink` receives its stdout chunk by chunk. `env` adds variables to Compose's own
+        environment, so `exec -e NAME` passes a secret without putting it on a command line.
+        Returns the exit code and the tail of stderr; never raises for a non-zero exit. An
+        exception from `feed` or `sink` (or Ctrl-C) kills the command and is re-raised here.
+        """
+        argv = self.argv(*args)
+        full_env = self._env()
+        full_env.update(env or {})
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if sink is not None else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=self.project.root,
+                env=full_env,
+            )
+        except FileNotFoundError as exc:
+            raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        errors: list[BaseException] = []
+        stderr_tail: deque[bytes] = deque(maxlen=TAIL_LINES)
+        broken_pipe = threading.Event()
+
+        def write_stdin() -> None:
+            assert proc.stdin is not None
+            try:
+                for data in feed or ():
+                    if data:
+                        proc.stdin.write(data)
+            except BrokenPipeError:
+                broken_pipe.set()  # the command stopped reading: its exit code says why
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+                proc.kill()
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    broken_pipe.set()
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                stderr_tail.append(line)
+
+        threads = [threading.Thread(target=read_stderr, daemon=True)]
+        if feed is not None:
+            threads.append(threading.Thread(target=write_stdin, daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            if sink is not None:
+                assert proc.stdout is not None
+                read = proc.stdout.read1 if hasattr(proc.stdout, "read1") else proc.stdout.read
+                while True:
+                    data = read(chunk)
+                    if not data:
+                        break
+                    sink(data)
+            returncode = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            for thread in threads:
+                thread.join(timeout=30)
+        if errors:
+            raise errors[0]
+        tail = b"".join(stderr_tail).decode("utf-8", "replace")
+        return PipeResult(returncode, tail, broken_pipe.is_set())
+
+
+@dataclass(frozen=True)
+class PipeResult:
+    """What `ComposeRunner.pipe` returns: exit code, tail of stderr, whether stdin was cut short."""
+
+    returncode: int
+    stderr: str
+    stdin_closed_early: bool = False
 
 
 # -- Compose's progress output, understood (the live view of up/down) ------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"  # the checkout that created it
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class PortHolder:
 
 
 _client: Any = None
+# The engine names a volume that has no name of its own with 64 hex digits.
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
@@ -61,10 +65,10 @@ class _NotLocal(Exception):
     """The engine is not on a local unix socket: use the SDK."""
 
 
-def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET an Engine API path over a local unix socket, without the SDK (~1 ms, no import cost).
+def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[int, bytes]:
+    """Ask an Engine API path over a local unix socket, without the SDK (no import of it).
 
-    Only for the hot paths of `up` and `check`; everything else goes through the SDK.
+    For the hot paths of `up` and `check` and small calls; everything else goes through the SDK.
     """
     host = docker_host()
     if not host.startswith("unix://"):
@@ -73,7 +77,7 @@ def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(sock_path)
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -88,7 +92,7 @@ def _local_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def quick_ping(timeout: float = 3.0) -> None:
-    """Ask a local (unix socket) engine for /_ping without importing the SDK (~1 ms).
+    """Ask a local (unix socket) engine for /_ping without importing the SDK.
 
     Remote engines (tcp://, ssh://) are pinged through the SDK instead.
     """
@@ -265,6 +269,9 @@ class ContainerInfo:
     oom_killed: bool = False
     healthcheck: tuple[str, ...] = ()  # the test command (["CMD-SHELL", "..."]), empty without one
     health_log: tuple[HealthProbe, ...] = ()  # the last runs of the healthcheck, oldest first
+    restart_policy: str = ""  # "", no, always, unless-stopped, on-failure
+    working_dir: str = ""  # the project directory of the checkout that created it (Compose label)
+    anonymous_volumes: tuple[str, ...] = ()  # volumes mounted without a name (an image's VOLUME)
 
 
 def ping() -> None:
@@ -366,8 +373,18 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         for binding in bindings or []:
             if binding.get("HostPort"):
                 ports.append((binding.get("HostIp") or "", int(binding["HostPort"]), int(number), proto))
+    # Compose writes `expose:` entries without a protocol ("6379"); images say "6379/tcp".
     exposed = sorted(
-        {int(spec.partition("/")[0]) for spec in (config.get("ExposedPorts") or {}) if spec.endswith("/tcp")}
+        {
+            int(number)
+            for number, _, proto in (spec.partition("/") for spec in (config.get("ExposedPorts") or {}))
+            if proto in ("", "tcp") and number.isdigit()
+        }
+    )
+    anonymous = tuple(
+        str(m.get("Name"))
+        for m in data.get("Mounts") or []
+        if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(str(m.get("Name") or ""))
     )
     return ContainerInfo(
         id=data["Id"],
@@ -390,6 +407,9 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
             for entry in (state.get("Health") or {}).get("Log") or ()
             if isinstance(entry, dict)
         ),
+        restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
+        working_dir=labels.get(WORKING_DIR_LABEL, ""),
+        anonymous_volumes=anonymous,
     )
 
 
@@ -493,6 +513,32 @@ def exists(kind: str, name: str) -> bool | None:
         from docker.errors import NotFound
 
         return False if isinstance(exc, NotFound) else None
+
+
+def remove_volume(name: str) -> bool | None:
+    """Delete a volume: True when gone, False when still in use, None when the engine failed."""
+    from urllib.parse import quote
+
+    try:
+        status, _ = _local_get(f"/volumes/{quote(name, safe='')}", method="DELETE")
+        return True if status in (204, 404) else False if status == 409 else None
+    except _NotLocal:
+        pass
+    except OSError:
+        return None
+    from docker.errors import APIError, NotFound
+
+    try:
+        client().volumes.get(name).remove()
+        return True
+    except NotFound:
+        return True
+    except APIError as exc:
+        return False if exc.status_code == 409 else None
+    except EngineUnavailable:
+        return None
+    except _sdk_errors():
+        return None
 
 
 def server_version() -> str:
@@ -870,3 +916,143 @@ def containers_labelled(label: str, all: bool = False) -> list[dict[str, Any]]:
     except (_NotLocal, OSError, ValueError):
         pass  # not local, or the socket failed: the SDK says why
     return Engine().containers(filters={"label": [label]}, all=all)
+
+
+# -- data: devstack db, snapshots, restart (issue 8, helper "data") ---------------------------
+# Kept in one block at the end so parallel merges do not collide.
+
+
+def exec_env(
+    container_id: str, argv: list[str], env: Mapping[str, str] | None = None, user: str = ""
+) -> tuple[int, str, str]:
+    """Run argv in a running container with extra environment; (exit code, stdout, stderr).
+
+    Secrets go in `env` (the exec's environment), never on a command line. `user` empty means
+    the container's own user (the service's `user:`).
+    """
+    from docker.errors import APIError
+
+    api = client().api
+    try:
+        handle = api.exec_create(
+            container_id, argv, stdout=True, stderr=True, environment=dict(env or {}), user=user
+        )
+        out, err = api.exec_start(handle["Id"], demux=True)
+        code = api.exec_inspect(handle["Id"]).get("ExitCode")
+    except APIError as exc:
+        return 126, "", str(exc.explanation or exc)
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    return (
+        int(code) if code is not None else 126,
+        (out or b"").decode("utf-8", "replace"),
+        (err or b"").decode("utf-8", "replace"),
+    )
+
+
+def get_archive(container_id: str, path: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """A tar stream of `path` in a container (a stopped one too: its volumes are mounted for it).
+
+    The archive's top entry is the basename of `path`, as with `docker cp`.
+    """
+    from docker.errors import APIError, NotFound
+
+    try:
+        stream, _stat = client().api.get_archive(container_id, path, chunk_size=chunk)
+    except NotFound as exc:
+        raise EngineUnavailable(f"{path} does not exist in the container: {exc.explanation}") from exc
+    except APIError as exc:
+        raise EngineUnavailable(f"the engine cannot archive {path}: {exc.explanation or exc}") from exc
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    try:
+        yield from stream
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+
+
+def put_archive(container_id: str, path: str, data: Iterable[bytes]) -> None:
+    """Extract a tar stream into `path` of a container (stopped ones too); owners are kept."""
+    from docker.errors import APIError
+
+    try:
+        ok = client().api.put_archive(container_id, path, data)
+    except APIError as exc:
+        raise EngineUnavailable(f"the engine cannot extract into {path}: {exc.explanation or exc}") from exc
+    except _sdk_errors() as exc:
+        raise EngineUnavailable(f"the Docker engine failed: {_reason(exc)}", hint=_hint(exc)) from exc
+    if not ok:
+        raise EngineUnavailable(f"the engine refused to extract into {path}")
+
+
+def image_env(image: str) -> dict[str, str]:
+    """The ENV of a local image ({} when the image is not here or the engine cannot say)."""
+    from urllib.parse import quote
+
+    try:
+        status, body = _local_get(f"/images/{quote(image, safe='/:@')}/json")
+        data = json.loads(body) if status == 200 else {}
+    except _NotLocal:
+        try:
+            data = client().api.inspect_image(image)
+        except Exception:
+            return {}
+    except (OSError, ValueError):
+        return {}
+    env: dict[str, str] = {}
+    for item in ((data or {}).get("Config") or {}).get("Env") or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    return env
+
+
+def _local_post(path: str, timeout: float = 300.0) -> int:
+    """POST an Engine API path without a body over the local unix socket; the HTTP status."""
+    host = docker_host()
+    if not host.startswith("unix://"):
+        raise _NotLocal(host)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(host[len("unix://") :])
+        sock.sendall(f"POST {path} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    status = head.split(b"\r\n", 1)[0].split()
+    return int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+
+
+def stop_container(container_id: str, timeout: int = 120) -> None:
+    """Stop a container (its stop signal, then SIGKILL after `timeout` seconds), like compose stop."""
+    _post_or_sdk(f"/containers/{container_id}/stop?t={timeout}", timeout + 30, "stop", container_id, timeout)
+
+
+def start_container(container_id: str) -> None:
+    """Start a stopped container, like compose start."""
+    _post_or_sdk(f"/containers/{container_id}/start", 60, "start", container_id, None)
+
+
+def _post_or_sdk(path: str, wait: float, action: str, container_id: str, timeout: int | None) -> None:
+    try:
+        status = _local_post(path, wait)
+    except _NotLocal:
+        try:
+            api = client().api
+            if action == "stop":
+                api.stop(container_id, timeout=timeout)
+            else:
+                api.start(container_id)
+        except _sdk_errors() as exc:
+            raise EngineUnavailable(
+                f"the Docker engine failed to {action} the container: {_reason(exc)}"
+            ) from exc
+        return
+    except OSError as exc:
+        raise EngineUnavailable(
+            f"the Docker engine is not reachable: {_reason(exc)}", hint=_hint(exc)
+        ) from exc
+    if status not in (204, 304):  # 304: already stopped / already started
+        raise EngineUnavailable(f"the Docker engine answered HTTP {status} to {action} the container")

@@ -32,12 +32,15 @@ _HOST_COMMENT = (
     "# devstack in this checkout, or 0 where the engine runs as that user (rootless, Docker\n"
     "# Desktop). devstack keeps these current; write devstack:keep above a line to pin it.\n"
 )
+_NEW_HEADER = "# Local settings for this checkout. Never commit this file.\n"
 _ALPHABET = string.ascii_letters + string.digits
 _KEY_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 
 @dataclass(frozen=True)
 class ExampleEntry:
+    """One key of .env.example, with its comments."""
+
     key: str
     line: str  # the line as written in .env.example
     comments: tuple[str, ...]  # comment lines directly above it
@@ -59,10 +62,14 @@ class HostUser:
 
 @dataclass
 class SyncResult:
+    """What `env sync` did to .env."""
+
     path: Path
     created: bool = False
     added: list[str] = field(default_factory=list)
     generated: list[str] = field(default_factory=list)
+    # Secrets not generated, and why: a database already initialised with the old value.
+    held: dict[str, str] = field(default_factory=dict)
     # HOST_UID/HOST_GID: what they were set to (None when the project does not use them) and
     # the keys whose existing value was replaced, as (key, old value, new value).
     host_user: HostUser | None = None
@@ -107,6 +114,18 @@ def _secret_line(key: str) -> str:
     return f"{key}={generate_secret()}"
 
 
+Hold = Callable[[Sequence[str]], Mapping[str, str]]
+
+
+def _held_line(key: str, reason: str) -> str:
+    """What .env gets instead of a secret that must not be generated (see `sync`'s `hold`)."""
+    return (
+        f"# {key} was not generated: {reason}.\n"
+        f"# Put that value here (and remove the '#'), or run `devstack db reset` to start afresh:\n"
+        f"# {key}="
+    )
+
+
 def sync(
     project_dir: Path,
     example: str = ".env.example",
@@ -114,19 +133,24 @@ def sync(
     *,
     compose_files: Sequence[Path] | None = None,
     host: Callable[[Mapping[str, str | None]], HostUser] | None = None,
+    hold: Hold | None = None,
 ) -> SyncResult:
     """Create `.env` from `.env.example`, or add the keys it lacks; never change a set value.
 
     Then HOST_UID/HOST_GID, when `compose_files` (default: the compose files found in
     `project_dir`) use them; `host` decides their values (default: `host_user`).
+
+    `hold` is asked (once, only when secrets are about to be generated) which of them must not
+    be: a database initialised with the old value would refuse a fresh one. Those keys get a
+    comment instead of a value and are listed in `SyncResult.held` with the reason.
     """
-    result = _sync_example(project_dir, example, target)
+    result = _sync_example(project_dir, example, target, hold)
     if references_host_user(compose_files if compose_files is not None else _compose_files(project_dir)):
         _sync_host_user(result, host or host_user)
     return result
 
 
-def _sync_example(project_dir: Path, example: str, target: str) -> SyncResult:
+def _sync_example(project_dir: Path, example: str, target: str, hold: Hold | None) -> SyncResult:
     example_path = project_dir / example
     env_path = project_dir / target
     result = SyncResult(env_path)
@@ -134,6 +158,10 @@ def _sync_example(project_dir: Path, example: str, target: str) -> SyncResult:
         return result
     example_text = example_path.read_text("utf-8")
     entries = parse_example(example_text)
+    present_now = read_keys(env_path) if env_path.exists() else {}
+    to_generate = [e.key for e in entries if e.secret and e.key not in present_now]
+    if hold is not None and to_generate:
+        result.held = dict(hold(to_generate))
     if not env_path.exists():
         secret_keys = {e.key for e in entries if e.secret}
         out = io.StringIO()
@@ -141,19 +169,26 @@ def _sync_example(project_dir: Path, example: str, target: str) -> SyncResult:
         out.write(f"# Created by devstack from {example}; add new keys there too.\n\n")
         for line in _without_header(example_text).splitlines():
             match = _KEY_LINE.match(line)
-            if match and match.group(1) in secret_keys:
+            if match and match.group(1) in result.held:
+                line = _held_line(match.group(1), result.held[match.group(1)])
+            elif match and match.group(1) in secret_keys:
                 line = _secret_line(match.group(1))
                 result.generated.append(match.group(1))
             out.write(line + "\n")
         _write_private(env_path, out.getvalue())
         result.created = True
-        result.added = [e.key for e in entries]
+        result.added = [e.key for e in entries if e.key not in result.held]
         return result
     present = read_keys(env_path)
-    missing = [e for e in entries if e.key not in present]
+    current = env_path.read_text("utf-8")
+    # A held key already explained in .env (an earlier sync) is not explained again.
+    missing = [
+        e
+        for e in entries
+        if e.key not in present and not (e.key in result.held and f"# {e.key} was not generated:" in current)
+    ]
     if not missing:
         return result
-    current = env_path.read_text("utf-8")
     out = io.StringIO(current)
     out.seek(0, io.SEEK_END)
     if current and not current.endswith("\n"):
@@ -162,6 +197,9 @@ def _sync_example(project_dir: Path, example: str, target: str) -> SyncResult:
     for entry in missing:
         for comment in entry.comments:
             out.write(comment + "\n")
+        if entry.key in result.held:
+            out.write(_held_line(entry.key, result.held[entry.key]) + "\n")
+            continue
         if entry.secret:
             out.write(_secret_line(entry.key) + "\n")
             result.generated.append(entry.key)
@@ -215,6 +253,28 @@ def host_user(current: Mapping[str, str | None] | None = None) -> HostUser:
     return HostUser(uid, gid, "your user")
 
 
+def without_host_user(text: str) -> str:
+    """`.env` text without the HOST_UID/HOST_GID block that `sync` added, when it is intact.
+
+    For `devstack remove`: when no compose file uses them any more, the block goes as it came
+    (and a `.env` that sync created for it alone is left with only its header line).
+    """
+    lines = text.splitlines(keepends=True)
+    comment = _HOST_COMMENT.splitlines(keepends=True)
+    for start in range(len(lines) - len(comment) - 1):
+        if lines[start : start + len(comment)] != comment:
+            continue
+        keys = [_KEY_LINE.match(line) for line in lines[start + len(comment) : start + len(comment) + 2]]
+        if [m.group(1) if m else None for m in keys] != list(HOST_KEYS):
+            continue
+        begin = start - 1 if start and lines[start - 1].strip() == "" else start
+        rest = lines[:begin] + lines[start + len(comment) + 2 :]
+        if "".join(rest) == _NEW_HEADER:
+            return ""
+        return "".join(rest)
+    return text
+
+
 def _sync_host_user(result: SyncResult, decide: Callable[[Mapping[str, str | None]], HostUser]) -> None:
     env_path = result.path
     present = read_keys(env_path) if env_path.is_file() else {}
@@ -240,7 +300,7 @@ def _sync_host_user(result: SyncResult, decide: Callable[[Mapping[str, str | Non
         return
     out = "\n".join(lines)
     if not text:
-        out = "# Local settings for this checkout. Never commit this file.\n"
+        out = _NEW_HEADER
     elif out:
         out += "\n"
     if missing:

@@ -54,6 +54,14 @@ class ProjectNotFound(DevstackError):
     """No compose file where one was expected."""
 
 
+class ComposeFileMissing(UsageError):
+    """A compose file named on the command line (-f) or in COMPOSE_FILE does not exist."""
+
+
+class ProjectInUse(DevstackError):
+    """The project name belongs to containers of another checkout (another directory)."""
+
+
 class ChecksFailed(DevstackError):
     """Checks found errors; `findings` carries them for the report."""
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack import envfile
 from devstack.checks import Finding, Severity, has_errors
 from devstack.compose import ComposeModel, ComposeRunner
 from devstack.errors import (
@@ -23,11 +22,13 @@ from devstack.errors import (
     EngineUnavailable,
     Interrupted,
     NotReady,
+    ProjectInUse,
 )
 from devstack.progress import Board, Event, Progress  # Event and Progress: re-exported here
 from devstack.project import Project
 
 if TYPE_CHECKING:
+    from devstack import envfile
     from devstack.checks.context import EngineView, Sources
     from devstack.engine import ContainerInfo
 
@@ -36,6 +37,10 @@ POLL_SECONDS = 0.25
 # a process that dies at start (bad config, missing file) shows as "running" for a moment.
 SETTLE_SECONDS = 1.0
 RESTARTS_BEFORE_GIVING_UP = 3
+# With a restart policy a crash is followed by a quick restart, so a crash loop looks "running"
+# most of the time: such a container (without a healthcheck) must stay up longer to count as ready.
+RESTART_SETTLE_SECONDS = 2.0
+_RESTARTING_POLICIES = ("always", "unless-stopped", "on-failure")
 # Exit 137/143 means killed by a signal: maybe the engine itself is stopping. Give it this long
 # to go away (then the error is about the engine) before blaming the service.
 KILLED_GRACE_SECONDS = 2.0
@@ -65,19 +70,33 @@ def _quiet(_event: Event) -> None:
 
 @dataclass
 class ServiceStatus:
+    """One service (or container) as `up` and `status` report it."""
+
     service: str
     container: str
-    state: str
+    state: str  # running, exited, restarting, created, paused, dead, or "not created"
     health: str
     urls: list[str] = field(default_factory=list)
-    ready_seconds: float | None = None
+    ready_seconds: float | None = None  # `up`: seconds until ready (None: not started by this up)
+    exit_code: int | None = None  # exited containers
+    restarts: int = 0
+    uptime_seconds: float | None = None  # running containers: since their (last) start
+
+    @property
+    def ok(self) -> bool:
+        """Running (and healthy, where it has a healthcheck), or a job that exited with 0."""
+        if self.state == "exited":
+            return self.exit_code == 0
+        return self.state == "running" and self.health in ("", "healthy")
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "ok": self.ok}
 
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What `check` found, and what it read to find it."""
+
     findings: list[Finding]
     sources: Sources  # the compose files as written, parsed once
     compose: ComposeModel | None  # Compose's answer; None when Compose is not installed
@@ -90,6 +109,8 @@ class CheckResult:
 
 @dataclass
 class UpResult:
+    """What `up` did: the services, the findings, how long it took."""
+
     project: str
     findings: list[Finding]
     services: list[ServiceStatus]
@@ -119,7 +140,6 @@ def check(
         model_job = model_job or _Background(runner.model)
     except ComposeNotFound as exc:
         runner, model_job, no_compose = None, None, exc.message
-    from devstack import engine
     from devstack.checks import static
     from devstack.checks.context import load_sources
 
@@ -135,8 +155,22 @@ def check(
         else:
             model_job.join()
             compose = model_job.value
-    findings = static.run(project, sources, compose, engine=engine_view or engine, no_compose=no_compose)
+    findings = static.run(project, sources, compose, engine=engine_view or _Engine(), no_compose=no_compose)
     return CheckResult(findings, sources, compose)
+
+
+class _Engine:
+    """The engine as checks see it, imported only when a check asks (most never do)."""
+
+    def version(self) -> str | None:
+        from devstack import engine
+
+        return engine.version()
+
+    def exists(self, kind: str, name: str) -> bool | None:
+        from devstack import engine
+
+        return engine.exists(kind, name)
 
 
 # -- up --------------------------------------------------------------------------------------
@@ -164,10 +198,13 @@ def up(
     model_job = _Background(runner.model)
     env_result = _sync_env(project, progress)
     engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
+    # Never take over another checkout's containers: asked of the engine while the checks run.
+    ownership = _Background(lambda: own_containers(project))
     if env_result is not None and env_result.changed:
         _settle(model_job)
         model_job = _Background(runner.model)
     checked = _preflight(project, runner, model_job, progress)
+    ownership.join()
     wanted = _services_to_start(project, checked, services)
     _prepare_bind_mounts(project, checked.model, wanted, progress)
     up_wall = time.time()
@@ -175,7 +212,7 @@ def up(
     board = Board(project.name, wanted, progress, container_names=_container_names(checked.model))
     containers = _start_and_wait(project, runner, services, build, readiness, board)
     runtime_findings = _runtime_checks(runner, checked, containers, up_wall, progress)
-    statuses = [_status(c, readiness.seconds_to_ready(c.service)) for c in containers if c.service in wanted]
+    statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
     from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
 
     link = project_link(project.name)
@@ -325,7 +362,7 @@ def _runtime_checks(
 
     An unchanged running stack was checked when it started.
     """
-    from devstack import engine, syntax
+    from devstack import dbcheck, engine, syntax
     from devstack.checks import runtime
 
     changed = {c.service for c in containers if _started_after(c.started_at, up_wall - CLOCK_SLACK_SECONDS)}
@@ -335,9 +372,8 @@ def _runtime_checks(
     # Which variables are required (`${VAR:?}`) is only visible before interpolation.
     raw = runner.model("--no-interpolate").data or {}
     findings = runtime.check(by_service, checked.model, syntax.services(raw), engine.exec_in, only=changed)
-    for finding in findings:
-        progress(Event("runtime", finding.message, None))
-    return findings
+    findings += dbcheck.after_up(checked.model, raw, by_service, engine.exec_env, only=changed)
+    return findings  # shown with the table, before the one verdict (report.up_summary)
 
 
 class _Background(threading.Thread):
@@ -364,9 +400,19 @@ class _Background(threading.Thread):
 
 def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
     """`.env` from `.env.example` (created, or missing keys added), reported as an event."""
+    from devstack import envfile
+
     if not (project.root / ".env.example").is_file():
         return None
-    result = envfile.sync(project.root)
+    from devstack import dbcheck
+
+    result = envfile.sync(project.root, hold=lambda keys: dbcheck.held_secrets(project, keys))
+    if result.held:  # a fresh secret would not open a database that already has data
+        raise ChecksFailed(
+            f"{len(result.held)} database secret(s) not generated; nothing was started",
+            [dbcheck.held_finding(key, why) for key, why in result.held.items()],
+            hint="put the old value(s) in .env, or `devstack db reset` to start that database afresh",
+        )
     if result.created:
         generated = ", ".join(result.generated) or "no secrets"
         progress(
@@ -411,7 +457,9 @@ def _with_dependencies(model: Mapping[str, Any], services: Sequence[str]) -> set
         if name in wanted:
             continue
         if name not in defined:
-            raise DevstackError(
+            from devstack.errors import UsageError
+
+            raise UsageError(
                 f"no service {name!r} in this project",
                 hint=f"services: {', '.join(sorted(defined)) or 'none'}",
             )
@@ -436,6 +484,10 @@ class ServiceFailed(Exception):
 class Readiness:
     """Decides, from successive looks at the project's containers, when the wanted services are
     ready, and which one failed and how. Time comes from `clock`, so every branch is testable.
+
+    One look can lie: a container that crashes every second and is restarted by its restart
+    policy looks "running" most of the time. So restarts are counted over the whole wait, and a
+    container that (re)started recently must stay running for a while before it counts as ready.
     """
 
     def __init__(
@@ -446,22 +498,37 @@ class Readiness:
         self.timeout = timeout
         self.up_wall = up_wall  # epoch seconds when `compose up` started (engine timestamps)
         self.clock = clock
-        self.ready_at: dict[str, float] = {}  # service -> clock() when first seen ready
-        self.first_running: dict[str, float] = {}  # container id -> clock() when first seen running
-        self.killed_seen: dict[str, float] = {}  # container id -> clock() when first seen killed
+        # Per container id:
+        self.ready_at: dict[str, float] = {}  # clock() when first seen ready (since its last start)
+        self.running_since: dict[str, float] = {}  # clock() when seen running since its last start
+        self.started_at: dict[str, str] = {}  # the engine's StartedAt last seen
+        self.first_restarts: dict[str, int] = {}  # RestartCount at the first look
+        self.restarted: set[str] = set()  # restarted while `up` waited
+        self.killed_seen: dict[str, float] = {}  # clock() when first seen killed
 
-    def seconds_to_ready(self, service: str) -> float | None:
-        seen = self.ready_at.get(service)
-        return None if seen is None else seen - self.started
+    def seconds_to_ready(self, container_id: str) -> float | None:
+        """Seconds from the start of `up` until this container was ready (None: not seen ready)."""
+        seen = self.ready_at.get(container_id)
+        return None if seen is None else max(0.0, seen - self.started)
 
     def observe(self, containers: list[ContainerInfo]) -> None:
-        """Note when containers are first seen running, and services first seen ready."""
+        """Note starts, restarts and readiness of each container."""
         now = self.clock()
         for info in containers:
+            self.first_restarts.setdefault(info.id, info.restart_count)
+            if self.started_at.get(info.id, info.started_at) != info.started_at:
+                # Started again (a restart policy, or `compose up` recreated nothing but restarted it)
+                self.running_since.pop(info.id, None)
+                self.ready_at.pop(info.id, None)
+                if info.restart_count > self.first_restarts[info.id]:
+                    self.restarted.add(info.id)
+            self.started_at[info.id] = info.started_at
             if info.state == "running":
-                self.first_running.setdefault(info.id, now)
-            if _is_ready(info) and info.service not in self.ready_at:
-                self.ready_at[info.service] = now
+                self.running_since.setdefault(info.id, now)
+            else:
+                self.running_since.pop(info.id, None)
+            if _is_ready(info) and self._stable(info, now):
+                self.ready_at.setdefault(info.id, now)
 
     def pending(self, containers: list[ContainerInfo]) -> list[tuple[str, str]]:
         """(service, state) of what is not ready yet; raises ServiceFailed for a failure."""
@@ -501,16 +568,28 @@ class Readiness:
             raise ServiceFailed(info, info.service, f"exited with code {info.exit_code}")
         if info.health == "unhealthy":
             raise ServiceFailed(info, info.service, "is unhealthy")
-        if info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP:
+        during_wait = info.restart_count - self.first_restarts.get(info.id, info.restart_count)
+        if during_wait >= RESTARTS_BEFORE_GIVING_UP or (
+            info.state == "restarting" and info.restart_count >= RESTARTS_BEFORE_GIVING_UP
+        ):
             raise ServiceFailed(info, info.service, "keeps crashing")
         if not _is_ready(info):
             return info.health or info.state
-        if not info.health and _started_after(info.started_at, self.up_wall - SETTLE_SECONDS):
-            # Started by this `up` and no healthcheck: running must last a moment.
-            seen = self.first_running.get(info.id, now)
-            if now - seen < SETTLE_SECONDS:
-                return "starting"
+        if not self._stable(info, now):
+            return "restarted" if info.id in self.restarted else "starting"
         return None
+
+    def _stable(self, info: ContainerInfo, now: float) -> bool:
+        """Running long enough to believe it: a container that (re)started recently must stay up
+        for a moment, longer when a restart policy would hide a crash behind a quick restart;
+        one with a healthcheck needs only that (unless it restarted while `up` waited)."""
+        if info.health == "healthy" and info.id not in self.restarted:
+            return True
+        window = RESTART_SETTLE_SECONDS if info.restart_policy in _RESTARTING_POLICIES else SETTLE_SECONDS
+        recent = info.id in self.restarted or _started_after(info.started_at, self.up_wall - window)
+        if not recent:
+            return True  # running since before this `up`, and not restarted since
+        return now - self.running_since.get(info.id, now) >= window
 
 
 def _wait(
@@ -647,7 +726,24 @@ def _status(info: ContainerInfo, ready: float | None) -> ServiceStatus:
         health=info.health,
         urls=_urls(info.ports),
         ready_seconds=round(ready, 1) if ready is not None else None,
+        exit_code=info.exit_code if info.state in ("exited", "dead") else None,
+        restarts=info.restart_count,
+        uptime_seconds=_uptime(info.started_at) if info.state == "running" else None,
     )
+
+
+def _uptime(started_at: str) -> float | None:
+    from datetime import datetime, timezone
+
+    text = started_at.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        when = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return max(0.0, round(time.time() - when.timestamp(), 1))
 
 
 def _urls(ports: Sequence[tuple[str, int, int, str]]) -> list[str]:
@@ -663,17 +759,70 @@ def _urls(ports: Sequence[tuple[str, int, int, str]]) -> list[str]:
     return urls
 
 
+# -- one checkout, one project ---------------------------------------------------------------
+
+
+def own_containers(project: Project, look: Containers | None = None) -> list[ContainerInfo]:
+    """The project's containers, after making sure they belong to this checkout.
+
+    Two checkouts of one project (a clone, a git worktree) get the same project name from the
+    committed files. Compose would treat the other checkout's containers as this one's: `up`
+    would recreate them with this checkout's bind mounts, `down` would remove them. Compose
+    labels each container with the directory it was created from; a container from another
+    directory stops the command (ProjectInUse).
+    """
+    from devstack import engine
+
+    containers = (look or (lambda: engine.project_containers(project.name)))()
+    here = _real(str(project.root))
+    others: dict[str, list[ContainerInfo]] = {}
+    for info in containers:
+        if info.working_dir and _real(info.working_dir) != here:
+            others.setdefault(info.working_dir, []).append(info)
+    if others:
+        where, infos = next(iter(others.items()))
+        running = sorted({i.service for i in infos if i.state == "running"})
+        state = f"running: {', '.join(running)}" if running else "stopped"
+        raise ProjectInUse(
+            f"project name {project.name!r} is in use by another checkout, {where} ({state})",
+            hint=f"give this checkout its own name: COMPOSE_PROJECT_NAME={project.name}-2 in this "
+            "checkout's .env (or -p NAME), and its own ports if both run at once; or run "
+            f"`devstack down` in {where} first",
+        )
+    return containers
+
+
+def _real(path: str) -> str:
+    import os
+
+    return os.path.realpath(path)
+
+
 # -- down / status ---------------------------------------------------------------------------
 
 
-def down(project: Project, *, volumes: bool = False, progress: Progress = _quiet) -> None:
-    """Stop and remove containers and networks. Bind-mounted data is never touched."""
+@dataclass(frozen=True)
+class DownResult:
+    """What `down` removed besides containers and networks."""
+
+    removed_anonymous: int  # anonymous volumes (an image's VOLUME) removed with the containers
+    kept_anonymous: tuple[str, ...] = ()  # anonymous volumes still in use elsewhere
+
+
+def down(project: Project, *, volumes: bool = False, progress: Progress = _quiet) -> DownResult:
+    """Stop and remove containers and networks, and the anonymous volumes only they used.
+
+    Bind-mounted data is never touched; named volumes only with `volumes=True`. Anonymous
+    volumes (an image's `VOLUME`, or `- /path` without a name) cannot be reached once their
+    container is gone, so they go with it (`docker compose down` alone leaves them behind).
+    """
     from devstack import engine
 
     try:
-        containers = engine.project_containers(project.name)  # which service each container is
+        containers = own_containers(project)  # which service each container is
     except EngineUnavailable:
         containers = []  # Compose says what is wrong
+    anonymous = sorted({name for c in containers for name in c.anonymous_volumes})
     board = Board(
         project.name,
         {c.service for c in containers},
@@ -681,13 +830,25 @@ def down(project: Project, *, volumes: bool = False, progress: Progress = _quiet
         container_names={c.name: c.service for c in containers},
     )
     runner = ComposeRunner(project)
-    args = ["down", "--remove-orphans"]
-    if volumes:
-        args.append("--volumes")
+    args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
     runner.stream(*args, on_line=board.compose_line)
+    kept = tuple(name for name in anonymous if engine.remove_volume(name) is not True)
+    return DownResult(len(anonymous) - len(kept), kept)
 
 
 def status(project: Project) -> list[ServiceStatus]:
-    from devstack import engine
+    """Every service `up` would start (those without a container as "not created"), and every
+    container of the project."""
+    from devstack import syntax
 
-    return [_status(c, None) for c in engine.project_containers(project.name)]
+    statuses = [_status(c, None) for c in own_containers(project)]
+    try:
+        model = ComposeRunner(project).model().data or {}
+    except ComposeNotFound:
+        model = {}  # the containers alone, then
+    active = syntax.active_profiles(project.interpolation_env())
+    have = {s.service for s in statuses}
+    for name, service in sorted(syntax.services(model).items()):
+        if name not in have and syntax.is_active(service, active):
+            statuses.append(ServiceStatus(name, "", "not created", ""))
+    return sorted(statuses, key=lambda s: (s.service, s.container))

@@ -9,6 +9,10 @@ into it.
 Only directories, only inside the project directory, and only where the mount asks for its
 source to be created (short syntax, or `create_host_path: true`): a source that looks like a
 file (`./nginx.conf`) is left alone (DS505 reports it), and so is anything outside the project.
+
+When devstack runs as root but the project's services run as another user (HOST_UID/HOST_GID
+in `.env` pinned to an ordinary uid, e.g. in a CI job or under sudo), what it creates is handed
+to that user, so the services can write into it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def prepare_bind_mounts(
     from devstack.checks.paths import looks_like_file  # the DS505 judgement, shared
 
     result = Prepared()
+    owner = _services_owner(project)
     root = Path(os.path.realpath(project.root))
     seen: set[Path] = set()
     for name, service in syntax.services(model).items():
@@ -66,11 +71,23 @@ def prepare_bind_mounts(
             elif not _inside(source, root):
                 result.skipped.append((source, "outside the project"))
             else:
-                _create(source, result)
+                _create(source, result, owner)
     return result
 
 
-def _create(source: Path, result: Prepared) -> None:
+def _services_owner(project: Project) -> tuple[int, int] | None:
+    """HOST_UID:HOST_GID when devstack runs as root and they name another user, else None."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    env = project.interpolation_env()
+    uid, gid = env.get("HOST_UID", ""), env.get("HOST_GID", "")
+    if not (uid.isdigit() and gid.isdigit()) or (int(uid), int(gid)) == (0, 0):
+        return None
+    return int(uid), int(gid)
+
+
+def _create(source: Path, result: Prepared, owner: tuple[int, int] | None = None) -> None:
+    new = [source, *(p for p in source.parents if not p.exists())]
     try:
         source.mkdir(parents=True)
     except FileExistsError:
@@ -78,6 +95,12 @@ def _create(source: Path, result: Prepared) -> None:
     except OSError as exc:
         result.skipped.append((source, f"cannot create it: {exc.strerror or exc}"))
         return
+    if owner is not None:
+        for path in new:
+            try:
+                os.chown(path, *owner)
+            except OSError as exc:
+                result.skipped.append((path, f"cannot give it to {owner[0]}:{owner[1]}: {exc.strerror}"))
     result.created.append(source)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from devstack.errors import ProjectNotFound
+from devstack.errors import ComposeFileMissing, ProjectNotFound
 
 COMPOSE_FILENAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_FILENAMES = {
@@ -53,7 +53,11 @@ class Project:
             chosen = _discover(start)
         for path in chosen:
             if not path.exists():
-                raise ProjectNotFound(f"compose file {path} does not exist", hint="check the -f option")
+                given = "COMPOSE_FILE" if not files else "-f"
+                raise ComposeFileMissing(
+                    f"compose file {path} does not exist",
+                    hint=f"check {given}; without it devstack finds the project's compose file itself",
+                )
         root = chosen[0].parent
         if directory is not None and files:
             root = start

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from devstack.addons import Addon, Plan, Result
     from devstack.checks import Finding
     from devstack.config import Value
-    from devstack.lifecycle import ServiceStatus, UpResult
+    from devstack.lifecycle import DownResult, ServiceStatus, UpResult
     from devstack.scaffold import CreateResult
     from devstack.stacks import Stack
     from devstack.tools import Tool
@@ -47,7 +47,9 @@ def created(result: CreateResult, cwd_relative: str) -> str:
     lines.append("")
     lines.append("Next:")
     if cwd_relative not in (".", ""):
-        lines.append(f"  cd {cwd_relative}")
+        import shlex
+
+        lines.append(f"  cd {shlex.quote(cwd_relative)}")
     lines.append("  devstack up")
     port = result.answers.get("web_port")
     if port:
@@ -101,15 +103,46 @@ def findings_json(findings: Sequence[Finding]) -> str:
     )
 
 
-def status_table(statuses: Sequence[ServiceStatus]) -> str:
+def status_table(statuses: Sequence[ServiceStatus], *, uptime: bool = False) -> str:
+    """SERVICE STATE HEALTH URL and READY (`up`: seconds until ready) or UPTIME (`status`)."""
     if not statuses:
         return "No containers: the stack is not running (`devstack up` starts it)."
-    rows = [("SERVICE", "STATE", "HEALTH", "URL", "READY")]
+    rows = [("SERVICE", "STATE", "HEALTH", "URL", "UPTIME" if uptime else "READY")]
     for s in statuses:
-        ready = f"{s.ready_seconds:.1f}s" if s.ready_seconds is not None else "-"
-        rows.append((s.service, s.state, s.health or "-", " ".join(s.urls) or "-", ready))
+        state = s.state
+        if s.exit_code is not None:
+            state += f" ({s.exit_code})"
+        if s.restarts and s.state != "not created":
+            state += f", {s.restarts} restarts"
+        seconds = s.uptime_seconds if uptime else s.ready_seconds
+        rows.append((s.service, state, s.health or "-", " ".join(s.urls) or "-", _duration(seconds)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours < 48 else f"{hours // 24}d"
+
+
+def down_summary(project: str, volumes: bool, result: DownResult) -> str:
+    text = f"{project} is down" + (" (named volumes deleted)" if volumes else "; data is kept")
+    if result.removed_anonymous:
+        text += f"; {result.removed_anonymous} anonymous volume(s) removed with their containers"
+    if result.kept_anonymous:
+        names = " ".join(result.kept_anonymous)
+        text += (
+            f".\n{len(result.kept_anonymous)} anonymous volume(s) are still used by containers outside the "
+            f"project; when those are gone: docker volume rm {names}"
+        )
+    return text + "."
 
 
 def up_summary(result: UpResult) -> str:
@@ -122,7 +155,14 @@ def up_summary(result: UpResult) -> str:
         lines.append(findings_text(problems))
     if result.proxy is not None:  # the shared proxy runs (devstack proxy)
         lines.append("Proxy: " + (" ".join(result.proxy.urls) or str(result.proxy.note)))
-    lines.append(f"{result.project} is up ({result.seconds:.1f} s).")
+    failed = sum(1 for f in result.runtime if f.severity >= Severity.ERROR)
+    if failed:  # one verdict, after the evidence
+        lines.append(
+            f"{result.project} started, but {failed} runtime check(s) failed ({result.seconds:.1f} s): "
+            "fix them and run `devstack up` again."
+        )
+    else:
+        lines.append(f"{result.project} is up ({result.seconds:.1f} s).")
     return "\n".join(lines)
 
 

@@ -97,12 +97,59 @@ def check_target(target: Path, force: bool) -> Path:
             anchor = anchor.parent
         if not anchor.is_dir():
             raise TargetError(f"{anchor} is not a directory", hint="choose another location")
+    virtual = _virtual_filesystem(anchor)
+    if virtual:
+        raise TargetError(
+            f"cannot create a project in {anchor}: it is the kernel's {virtual} filesystem, a view of "
+            "the running system where no files can be created",
+            hint="choose a directory in your home or workspace, e.g. `devstack new drupal ~/mysite`",
+        )
     if not os.access(anchor, os.W_OK | os.X_OK):
         raise TargetError(
             f"cannot write to {anchor}: permission denied",
             hint="choose a directory you own, or fix its permissions",
         )
     return anchor
+
+
+# Filesystems that are views of the kernel, not storage.
+_VIRTUAL = {
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "securityfs", "debugfs", "tracefs",
+    "configfs", "fusectl", "pstore", "bpf", "mqueue", "binfmt_misc", "autofs", "efivarfs", "nsfs",
+}  # fmt: skip
+
+
+def _virtual_filesystem(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> str | None:
+    """The type of the filesystem `path` is on, when it is a kernel view (proc, sysfs...)."""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return None  # not Linux, or no /proc: nothing to say
+    real = os.path.realpath(path)
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        mount = fields[4].replace("\\040", " ")
+        if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+            best, kind = mount, line.split(" - ", 1)[1].split()[0]
+    return kind if kind in _VIRTUAL else None
+
+
+def _cannot_write(place: Path, exc: OSError) -> TargetError:
+    """The real reason a directory cannot receive files, in words."""
+    import errno
+
+    reasons = {
+        errno.EROFS: f"{place} is on a read-only filesystem",
+        errno.EACCES: f"permission denied: you cannot create files in {place}",
+        errno.EPERM: f"the system does not allow creating files in {place}",
+        errno.ENOSPC: f"no space left on the device of {place}",
+        errno.EDQUOT: f"your disk quota is used up on the device of {place}",
+    }
+    message = reasons.get(exc.errno or 0, f"cannot write to {place}: {exc.strerror or exc}")
+    return TargetError(message, hint="choose another directory (e.g. in your home)")
 
 
 def create(
@@ -137,9 +184,7 @@ def create(
     try:
         staging = Path(tempfile.mkdtemp(prefix=".devstack-new-", dir=staging_parent))
     except OSError as exc:
-        raise TargetError(
-            f"cannot write to {staging_parent}: {exc.strerror}", hint="choose another directory"
-        ) from exc
+        raise _cannot_write(staging_parent, exc) from exc
     try:
         rendered = _render(stack, answers, staging)
         _write_metadata(stack, answers, rendered)

@@ -22,7 +22,8 @@
 # when that hash changes, so a warm run takes well under 2 s. An image of the same name that this
 # script did not build (no label, e.g. the real debian:trixie-slim or mariadb:11.8 pulled from a
 # registry) is left alone and used as it is. --force rebuilds the images this script built.
-# Prints one line per image: name, "built" / "cached" / "kept", seconds.
+# Prints one line per image: name, "built" / "cached" / "kept", seconds. The stand-ins build up to
+# DEVSTACK_TEST_IMAGES_JOBS (default 3) at a time; 1 builds them one after the other.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -119,7 +120,8 @@ ensure_image() {
     fi
     old_id=$(image_id "$image")
   fi
-  "$build" "$image" "$ctx" "$hash" >"$work/build.log" 2>&1 || fail_build "$image" "$work/build.log"
+  local log="$work/build-${image//[\/:]/_}.log"
+  "$build" "$image" "$ctx" "$hash" >"$log" 2>&1 || fail_build "$image" "$log"
   forget_image "$image"
   # The replaced image is garbage now, unless a container or another tag still uses it.
   if [ -n "$old_id" ] && [ "$old_id" != "$(image_id "$image")" ]; then
@@ -159,13 +161,6 @@ cp "$busybox" "$work/busybox/busybox"
 context_tar "$work/busybox.tar" -C "$images/busybox" . -C "$work/busybox" busybox
 ensure_image devstack-test/busybox:latest "$work/busybox.tar" - build_with_docker
 
-# The two database stand-ins share one entrypoint (tests/images/mysql-common).
-context_tar "$work/mariadb.tar" -C "$images/mariadb" . -C "$images" mysql-common
-ensure_image mariadb:11.8 "$work/mariadb.tar" debian:trixie-slim build_with_docker
-
-context_tar "$work/mysql.tar" -C "$images/mysql" . -C "$images" mysql-common
-ensure_image mysql:8.4 "$work/mysql.tar" debian:trixie-slim build_with_docker
-
 # The host's extra CA certificates, for the images that download from the npm registry.
 mkdir "$work/certs"
 echo "Extra CA certificates for this build (copied from the host by build-test-images.sh)." >"$work/certs/README"
@@ -174,25 +169,70 @@ if [ -d "$ca_dir" ]; then
   find "$ca_dir" -maxdepth 2 -name '*.crt' -type f -exec cp {} "$work/certs/" \;
 fi
 
-# usage: stand_in IMAGE DIR [BASE_IMAGE] [EXTRA_TAR_ARGS...]
+# usage: stand_in IMAGE DIR BASE_IMAGE [EXTRA_TAR_ARGS...]
 stand_in() {
-  local image=$1 dir=$2 base=${3:-debian:trixie-slim}
-  shift 3 || shift $#
+  local image=$1 dir=$2 base=$3
+  shift 3
   local tar="$work/${dir//\//_}.tar"
   context_tar "$tar" -C "$images/$dir" . "$@"
   ensure_image "$image" "$tar" "$base" build_with_docker
 }
 
-stand_in postgres:17 postgres debian:trixie-slim
-stand_in redis:8.0 redis debian:trixie-slim -C "$images" redis-common
-stand_in valkey/valkey:8.1 valkey debian:trixie-slim -C "$images" redis-common
-stand_in nginx:1.26 nginx debian:trixie-slim
-stand_in python:3.13-slim python debian:trixie-slim
-stand_in node:24-slim node debian:trixie-slim -C "$work" certs
-stand_in wordpress:6.8-php8.4-apache wordpress debian:trixie-slim
-stand_in memcached:1.6 memcached debian:trixie-slim
-stand_in rabbitmq:4.0-management rabbitmq debian:trixie-slim
-stand_in adminer:5 adminer debian:trixie-slim
+# The stand-ins only need debian:trixie-slim (maildev needs node), so they build side by side:
+# a cold build is mostly apt downloading (network) and dpkg unpacking (CPU), which overlap.
+# Each group runs in order; DEVSTACK_TEST_IMAGES_JOBS groups at a time (default 3; 1 builds
+# one after the other). A group's lines are printed when it ends.
+max_jobs=${DEVSTACK_TEST_IMAGES_JOBS:-3}
+group_pids=() group_names=()
+group() { # NAME COMMAND...
+  local name=$1; shift
+  if [ "$max_jobs" -le 1 ]; then
+    "$@"
+    return
+  fi
+  while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do sleep 0.2; done
+  ("$@") >"$work/group-$name.out" 2>&1 &
+  group_pids+=("$!")
+  group_names+=("$name")
+}
+wait_groups() {
+  local i failed=0
+  for i in "${!group_pids[@]}"; do
+    if wait "${group_pids[$i]}"; then
+      cat "$work/group-${group_names[$i]}.out"
+    else
+      cat "$work/group-${group_names[$i]}.out" >&2
+      failed=1
+    fi
+  done
+  return "$failed"
+}
 
+# The two database stand-ins share one entrypoint (tests/images/mysql-common) and their first
+# layer, so they build one after the other.
+databases() {
+  stand_in mariadb:11.8 mariadb debian:trixie-slim -C "$images" mysql-common
+  stand_in mysql:8.4 mysql debian:trixie-slim -C "$images" mysql-common
+}
+key_value_stores() {
+  stand_in redis:8.0 redis debian:trixie-slim -C "$images" redis-common
+  stand_in valkey/valkey:8.1 valkey debian:trixie-slim -C "$images" redis-common
+}
 # MailDev from npm, on the node stand-in (its build trusts the host's extra CAs, as node's does).
-stand_in "$MAILDEV_IMAGE" maildev node:24-slim -C "$work" certs
+node_images() {
+  stand_in node:24-slim node debian:trixie-slim -C "$work" certs
+  stand_in "$MAILDEV_IMAGE" maildev node:24-slim -C "$work" certs
+}
+
+# Longest first, so that the short ones fill in around them.
+group wordpress stand_in wordpress:6.8-php8.4-apache wordpress debian:trixie-slim
+group postgres stand_in postgres:17 postgres debian:trixie-slim
+group rabbitmq stand_in rabbitmq:4.0-management rabbitmq debian:trixie-slim
+group databases databases
+group node node_images
+group adminer stand_in adminer:5 adminer debian:trixie-slim
+group nginx stand_in nginx:1.26 nginx debian:trixie-slim
+group python stand_in python:3.13-slim python debian:trixie-slim
+group memcached stand_in memcached:1.6 memcached debian:trixie-slim
+group key-value key_value_stores
+wait_groups

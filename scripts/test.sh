@@ -39,9 +39,13 @@ if [ -n "$missing_shells" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
 fi
 
 if [ "$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then
-  bash scripts/ensure-docker.sh || {
+  if bash scripts/ensure-docker.sh; then
+    # The test images, built (or found cached) here with no time limit: a cold build of every
+    # stand-in takes 5-10 min on 2 cores, more on a busy machine.
+    echo "== test images"; bash scripts/build-test-images.sh
+  else
     echo "test.sh: no Docker engine; the docker tests will skip (or fail under CI=true)" >&2
-  }
+  fi
 fi
 
 echo "== ruff"; .venv/bin/ruff check devstack tests benchmarks

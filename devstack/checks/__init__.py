@@ -17,6 +17,8 @@ class Severity(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Finding:
+    """One finding of a check: code, severity, message, hint, location."""
+
     code: str  # "DS101": stable, documented in the README, never reused
     severity: Severity
     message: str

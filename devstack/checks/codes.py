@@ -126,8 +126,10 @@ CODES: tuple[Code, ...] = (
          "[\"CMD-SHELL\", \"curl -f http://localhost/\"]."),
     # DS3xx: variables and env files
     Code("DS301", _E, "Variable not set",
-         "${DB_HOST} is not set (in the shell or .env) and has no default",
-         "Set it in .env, or give a default: ${DB_HOST:-db}."),
+         "${WEB_PORT} is not set (in the shell or .env) and has no default",
+         "Set it in .env, or give a default: ${WEB_PORT:-8080}. (Reported where an empty value "
+         "breaks the project: image names, ports, paths, build contexts, commands; in an "
+         "environment entry it is DS308.)"),
     Code("DS302", _E, "Required variable not set",
          "DB_PASSWORD is required: set DB_PASSWORD in .env",
          "Set it in .env (or the shell)."),
@@ -147,6 +149,10 @@ CODES: tuple[Code, ...] = (
     Code("DS307", _E, "Invalid interpolation",
          "invalid interpolation '${DB HOST}'",
          "Write ${NAME}, ${NAME:-default} or ${NAME:?message}; a literal $ is written $$."),
+    Code("DS308", _W, "Variable not set where empty is allowed",
+         "${SENTRY_DSN} is not set (in the shell or .env): the value becomes empty",
+         "Set it in .env if the service needs it, or write ${SENTRY_DSN:-} to say that empty is "
+         "fine. (Where an empty value breaks the project, e.g. an image or a port, it is DS301.)"),
     # DS4xx: published ports
     Code("DS401", _E, "Host port published twice",
          "host port 8080/tcp is published by both web and admin",
@@ -181,9 +187,10 @@ CODES: tuple[Code, ...] = (
          "service db mounts ./data/db, which does not exist yet: Compose creates an empty "
          "directory",
          "Nothing to do if an empty directory is what the service expects."),
-    Code("DS505", _W, "Bind-mount source missing where a file is expected",
-         "service web mounts ./nginx.conf, which does not exist: Docker will create a directory",
-         "Create the file (or fix the path) before `up`; then delete the directory Docker made."),
+    Code("DS505", _E, "Bind-mount source missing where a file is expected",
+         "service web mounts ./nginx.conf at /etc/nginx/nginx.conf, which does not exist: Docker "
+         "would create a directory there, where a file is meant",
+         "Create the file (or fix the path) before `up`."),
     Code("DS506", _E, "Secret or config file does not exist",
          "secret db_password reads ./secrets/db_password.txt, which does not exist",
          "Create the file or fix `file:`."),
@@ -193,6 +200,10 @@ CODES: tuple[Code, ...] = (
     Code("DS508", _E, "Mount target is not an absolute path",
          "service web mounts ./data at `data`, which is not an absolute path",
          "Write the path inside the container in full, e.g. `./data:/data`."),
+    Code("DS509", _E, "An empty directory where a file is meant",
+         "service web mounts ./nginx.conf at /etc/nginx/nginx.conf, but ./nginx.conf is an empty "
+         "directory (Docker makes one when the file is missing)",
+         "Remove the directory (`rmdir`, with sudo if root owns it) and put the file there."),
     # DS6xx: runtime checks of a running stack (devstack/checks/runtime.py)
     Code("DS610", _E, "A service name does not resolve inside a container",
          "web cannot resolve 'db' (depends_on db)",
@@ -236,6 +247,35 @@ CODES: tuple[Code, ...] = (
          "service db: healthcheck `start_interval` needs Docker Engine 25+ (this one is 24.0.7): "
          "the first check waits the whole interval (30s)",
          "Upgrade Docker Engine to 25 or newer, or shorten `interval` while on the old engine."),
+    # DS80x: databases and their files (`up`, `env sync`, `check`; devstack/dbcheck.py)
+    Code("DS800", _E, "The database refuses the credentials it was given",
+         "db: MariaDB refuses user 'drupal' with the password from .env (DB_USER, DB_PASSWORD): "
+         "its data directory (data/db) was initialised with other credentials",
+         "Put the old value(s) back in .env and run `devstack up`; or start that database afresh "
+         "with the new ones: `devstack db reset` deletes its files (`devstack db snapshot` keeps "
+         "a copy first), then `devstack up`."),
+    Code("DS801", _E, "The database named in .env is not in the data directory",
+         "db: database 'shop' (DB_NAME) does not exist in its data directory (data/db), or "
+         "'drupal' may not use it: it was initialised with another name",
+         "Put the old value of the variable back in .env; or `devstack db reset` and `devstack up` "
+         "to start afresh (deletes its data)."),
+    Code("DS802", _I, "Database credentials could not be checked",
+         "db: could not check the credentials in .env (the image has no database client)",
+         "Nothing to do; devstack checks them with the image's own client when it has one."),
+    Code("DS803", _E, "A database password was not generated",
+         "DB_PASSWORD was not generated: data/db already holds the MariaDB database of service "
+         "db, created with a value of DB_PASSWORD that .env no longer has",
+         "Put the old value in .env (a teammate's, a backup, your old .env); or delete that "
+         "database with `devstack db reset` and run `devstack up`, which generates a new one."),
+    Code("DS810", _W, "Database files belong to another user (a project made before host-user services)",
+         "db: its files in data/db belong to uid 999, not to you (uid 1000), so deleting them needs "
+         "sudo: the service has no `user:`",
+         "Add `user: \"${HOST_UID:-1000}:${HOST_GID:-1000}\"` to the service (and to every service "
+         "that writes into the project), run `devstack db chown`, then `devstack up`."),
+    Code("DS811", _E, "The database cannot open its files",
+         "db: its files in data/db belong to uid 999, but it runs as 1000:1000: the database "
+         "cannot open them",
+         "`devstack db chown` hands them to the service's user through the engine (no sudo)."),
 )
 
 # fmt: on
@@ -259,7 +299,8 @@ def markdown() -> str:
         "",
         "Codes are stable: a code keeps its meaning and is never reused. Families: DS1xx compose "
         "files, DS2xx references, DS3xx variables and env files, DS4xx ports, DS5xx host paths, "
-        "DS6xx a running stack, DS7xx the machine (`devstack doctor`).",
+        "DS6xx a running stack, DS7xx the machine (`devstack doctor`), DS8xx databases and their "
+        "files.",
         "",
         "| Code | Severity | Meaning | Example | Fix |",
         "|---|---|---|---|---|",

@@ -50,6 +50,7 @@ def check_project_files(project: Project) -> list[Finding]:
 
 def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
     unset: dict[str, list[str]] = {}
+    breaking: set[str] = set()  # unset where an empty value breaks the project
     required: dict[str, tuple[MissingRequired, list[str], bool]] = {}
     findings = []
     for source in ctx.sources.files:
@@ -75,20 +76,34 @@ def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
                 continue
             for name in result.missing:
                 unset.setdefault(name, []).append(where)
+                if not _blank_is_fine(key):
+                    breaking.add(name)
     for name in _compose_unset(ctx):
         if name not in unset:  # only Compose saw it (a file devstack could not read on its own)
+            breaking.add(name)
             unset[name] = [_first_use(ctx, name) or "(Compose)"]
     for name, places in unset.items():
         if name in skip:
             continue
-        findings.append(
-            finding(
-                "DS301",
-                f"${{{name}}} is not set (in the shell or .env) and has no default" + _also(places),
-                _unset_hint(name, ctx),
-                places[0],
+        if name in breaking:
+            findings.append(
+                finding(
+                    "DS301",
+                    f"${{{name}}} is not set (in the shell or .env) and has no default" + _also(places),
+                    _unset_hint(name, ctx),
+                    places[0],
+                )
             )
-        )
+        else:
+            findings.append(
+                finding(
+                    "DS308",
+                    f"${{{name}}} is not set (in the shell or .env): the value becomes empty" + _also(places),
+                    f"set {name} in .env if the service needs it, or write ${{{name}:-}} to say that empty "
+                    "is fine",
+                    places[0],
+                )
+            )
     for name, (error, places, is_set) in required.items():
         if name in skip:
             continue
@@ -103,6 +118,18 @@ def _interpolation(ctx: Context, skip: set[str]) -> list[Finding]:
             )
         )
     return findings
+
+
+# Where an empty value is a legitimate value (Compose only warns): a container's environment,
+# build arguments, labels. Anywhere else (image names, ports, paths, build contexts, commands)
+# an unset variable is an error.
+_BLANK_OK = ("environment", "labels", "annotations")
+
+
+def _blank_is_fine(key: tuple[object, ...]) -> bool:
+    if len(key) < 4 or key[0] != "services":
+        return False
+    return key[2] in _BLANK_OK or key[2:4] == ("build", "args")
 
 
 def _env_for(source: ComposeFile, ctx: Context) -> Mapping[str, str]:

@@ -125,36 +125,79 @@ def _schema(source: ComposeFile) -> list[Finding]:
     findings = []
     for error in validator.iter_errors(data):
         error = best_match([error])
-        path = list(error.absolute_path)
-        message = _schema_message(error, path)
-        if message is None:
-            continue
-        where = dotted(tuple(path)) or "(top level)"
-        findings.append(
-            finding(
-                "DS103",
-                f"{where}: {message}",
-                "see the Compose file reference for this option",
-                source.where(*path) if path else source.label,
+        path = tuple(error.absolute_path)
+        for key, message, hint in _explain(error, path, source):
+            findings.append(
+                finding(
+                    "DS103",
+                    f"{dotted(key) or '(top level)'}: {message}",
+                    hint,
+                    source.where(*key) if key else source.label,
+                )
             )
-        )
         if len(findings) >= MAX_SCHEMA_FINDINGS:
             break
-    return findings
+    return findings[:MAX_SCHEMA_FINDINGS]
 
 
-def _schema_message(error: Any, path: list[Any]) -> str | None:
-    if error.validator != "unevaluatedProperties":
-        return str(error.message)
-    # A service with one wrong value makes the schema list every option it has as
-    # "unevaluated": name only the keys that are not Compose options at all.
-    if len(path) != 2 or path[0] != "services" or not isinstance(error.instance, dict):
-        return str(error.message)
-    known = _service_options()
-    unknown = [k for k in error.instance if k not in known and not str(k).startswith("x-")]
-    if not unknown:
-        return None
-    return ", ".join(f"`{k}` is not a Compose service option" for k in unknown)
+_REFERENCE_HINT = "see the Compose file reference for this option"
+
+
+def _explain(
+    error: Any, path: tuple[Any, ...], source: ComposeFile
+) -> list[tuple[tuple[Any, ...], str, str]]:
+    """(key path, message, hint) for one schema error, at the offending key's own line."""
+    if error.validator in ("unevaluatedProperties", "additionalProperties") and isinstance(
+        error.instance, dict
+    ):
+        known, what = _known_keys(error, path)
+        unknown = [k for k in error.instance if k not in known and not str(k).startswith("x-")]
+        if known and not unknown:
+            return []  # a service with one wrong value lists all its options as "unevaluated"
+        if not known:
+            return [(path, str(error.message), _REFERENCE_HINT)]
+        return [
+            ((*path, k), f"`{k}` is not {what}", _unknown_key_hint(source, path, k, known)) for k in unknown
+        ]
+    if error.instance is None and path:
+        name = path[-1]
+        return [
+            (
+                path,
+                f"`{name}` has no value",
+                f"give it a value, or indent the lines that belong to it under `{name}:`",
+            )
+        ]
+    return [(path, str(error.message), _REFERENCE_HINT)]
+
+
+def _known_keys(error: Any, path: tuple[Any, ...]) -> tuple[set[str], str]:
+    if not path:
+        return TOP_LEVEL, "a top-level key of a compose file"
+    if len(path) == 2 and path[0] == "services":
+        return _service_options(), "a Compose service option"
+    properties = error.schema.get("properties") if isinstance(error.schema, dict) else None
+    return (set(properties) if isinstance(properties, dict) else set()), f"an option of `{path[-1]}`"
+
+
+def _unknown_key_hint(source: ComposeFile, path: tuple[Any, ...], key: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    mapping: Any = source.data
+    for part in path:
+        mapping = mapping.get(part) if isinstance(mapping, dict) else None
+    line = source.line(*path, key) or 0
+    if isinstance(mapping, dict):
+        # An indentation slip: `environment:` left empty, its entries one level too far left.
+        empty = [
+            k for k, v in mapping.items() if v is None and k in known and (source.line(*path, k) or 0) < line
+        ]
+        if empty:
+            return f"is it part of `{empty[-1]}` above, which has no value? indent it under `{empty[-1]}:`"
+    return _REFERENCE_HINT
 
 
 @functools.lru_cache(maxsize=1)

@@ -130,10 +130,21 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
         if mount.type != "bind" or not mount.source:
             continue
         source = _path(ctx, mount.source)
-        if source.exists():
-            continue
         shown = _shown(ctx, source)
         where = ctx.where_entry(name, "volumes", _mounts_at(mount.target))
+        if source.exists():
+            if target_is_file(mount.target) and _empty_directory(source):
+                findings.append(
+                    finding(
+                        "DS509",
+                        f"service {name} mounts {shown} at {mount.target}, but {shown} is an empty "
+                        "directory where a file is meant (Docker makes one when the file is missing)",
+                        f"remove the directory (`rmdir {shown}`; if root owns it, `sudo rmdir "
+                        f"{shown}`) and put the file there",
+                        where,
+                    )
+                )
+            continue
         if not mount.create_host_path:
             findings.append(
                 finding(
@@ -144,28 +155,45 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
                     where,
                 )
             )
-        elif looks_like_file(source, mount.target):
+        elif target_is_file(mount.target):
             findings.append(
                 finding(
                     "DS505",
                     f"service {name} mounts {shown} at {mount.target}, which does not exist: "
-                    "Docker will create a directory there, where a file seems meant",
-                    f"create the file {shown} (or fix the path) before `up`; if Docker already "
-                    "made a directory, delete it",
+                    "Docker would create a directory there, where a file is meant",
+                    f"create the file {shown} (or fix the path) before `up`",
                     where,
                 )
             )
         else:
+            looks = (
+                " (its name looks like a file: create it if one is meant)"
+                if looks_like_file(source, "")
+                else ""
+            )
             findings.append(
                 finding(
                     "DS504",
                     f"service {name} mounts {shown}, which does not exist yet: Compose creates "
-                    "an empty directory",
+                    f"an empty directory{looks}",
                     None,
                     where,
                 )
             )
     return findings
+
+
+def _empty_directory(path: Path) -> bool:
+    try:
+        return path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False  # not ours to read: say nothing rather than guess
+
+
+def target_is_file(target: str) -> bool:
+    """The path in the container names a file (a known-looking suffix: nginx.conf, docker.sock)."""
+    suffix = PurePosixPath(PurePosixPath(target).name).suffix
+    return bool(_FILE_SUFFIX.fullmatch(suffix)) and suffix not in _DIRECTORY_SUFFIXES
 
 
 def _mounts_at(target: str) -> Any:
@@ -177,6 +205,7 @@ def _mounts_at(target: str) -> Any:
 
 
 def looks_like_file(source: Path, target: str) -> bool:
+    """The source or the target has a file-like name (either one)."""
     for name in (source.name, PurePosixPath(target).name):
         suffix = PurePosixPath(name).suffix
         if _FILE_SUFFIX.fullmatch(suffix) and suffix not in _DIRECTORY_SUFFIXES:

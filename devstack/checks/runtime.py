@@ -45,11 +45,14 @@ fi
 exit 12
 """
 
+MAX_PORTS = 4  # probes per dependency edge
 _REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
 
 
 @dataclass(frozen=True)
 class Edge:
+    """A dependency edge between two services."""
+
     source: str  # the dependent service
     target: str  # the service it needs
     kind: str  # depends_on or links
@@ -112,6 +115,7 @@ def check(
                     )
                 )
     jobs = []
+    declared_by = {name: declared_ports(svc) for name, svc in (model.get("services") or {}).items()}
     for edge in edges(model):
         src = containers.get(edge.source)
         dst = containers.get(edge.target)
@@ -119,9 +123,15 @@ def check(
             continue
         if only is not None and edge.source not in only and edge.target not in only:
             continue
-        ports = list(dst.exposed[:3]) if dst is not None else []
+        # Ports the project declares for the target (`ports:` targets, `expose:`) must each
+        # accept; of the ports only its image EXPOSEs, one is enough: images list ports that
+        # are off by default (rabbitmq's 5671 is AMQP over TLS, unconfigured).
+        declared = declared_by.get(edge.target, [])
+        ports: list[int | None] = list(declared[:MAX_PORTS]) if declared else []
+        if not ports and dst is not None:
+            ports = list(dst.exposed[:MAX_PORTS])
         for port in ports or [None]:
-            jobs.append((edge, src, port))
+            jobs.append((edge, src, port, bool(declared)))
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(jobs)))) as pool:
         results = list(
             pool.map(
@@ -135,11 +145,59 @@ def check(
                 jobs,
             )
         )
-    for (edge, _src, port), (code, output) in results:
+    any_of: dict[Edge, list[tuple[int | None, int, str]]] = {}
+    for (edge, _src, port, must), (code, output) in results:
+        if must or port is None:
+            found = _link_finding(edge, port, code, output)
+            if found:
+                findings.append(found)
+        else:
+            any_of.setdefault(edge, []).append((port, code, output))
+    for edge, tries in any_of.items():
+        if any(code == 0 for _port, code, _out in tries):
+            continue
+        if all(code == 11 for _port, code, _out in tries) and len(tries) > 1:
+            listed = ", ".join(str(port) for port, _code, _out in tries)
+            findings.append(
+                finding(
+                    "DS611",
+                    f"{edge.source} cannot connect to {edge.hostname} on any of its ports ({listed})",
+                    f"{edge.target} resolves but nothing listens on the ports its image exposes: "
+                    f"see `devstack logs {edge.target}`",
+                    f"service {edge.source}",
+                )
+            )
+            continue
+        port, code, output = next((t for t in tries if t[1] != 11), tries[0])
         found = _link_finding(edge, port, code, output)
         if found:
             findings.append(found)
     return findings
+
+
+def declared_ports(service: Mapping[str, Any]) -> list[int]:
+    """TCP container ports the project declares for a service: `ports:` targets and `expose:`."""
+    found: list[int] = []
+    entries: list[Any] = list(service.get("ports") or []) + list(service.get("expose") or [])
+    for entry in entries:
+        if isinstance(entry, dict):
+            if str(entry.get("protocol") or "tcp").lower() != "tcp":
+                continue
+            text = str(entry.get("target") or "")
+        else:
+            text = str(entry)
+            spec, _, protocol = text.partition("/")
+            if protocol and protocol.lower() != "tcp":
+                continue
+            text = spec.rsplit(":", 1)[-1]
+        first, _, last = text.strip().partition("-")
+        if not first.isdigit():
+            continue
+        end = int(last) if last.isdigit() else int(first)
+        for port in range(int(first), min(end, int(first) + MAX_PORTS - 1) + 1):
+            if port not in found:
+                found.append(port)
+    return found
 
 
 def _link_finding(edge: Edge, port: int | None, code: int, output: str) -> Finding | None:

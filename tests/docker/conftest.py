@@ -117,7 +117,7 @@ def docker_engine() -> str:
 def test_images(docker_engine: str) -> None:
     """Build, or reuse from cache, the images the tests run (see scripts/build-test-images.sh)."""
     try:
-        result = run_cmd(["bash", str(BUILD_SCRIPT)], timeout=900)
+        result = run_cmd(["bash", str(BUILD_SCRIPT)], timeout=2400)
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"{BUILD_SCRIPT.name} did not finish within {e.timeout:g} s", pytrace=False)
     if result.returncode != 0:

@@ -127,4 +127,4 @@ def test_engine_stopped_mid_up_exits_3_without_traceback(private_engine, tmp_pat
     doctor = subprocess.run(
         [*DEVSTACK, "doctor"], cwd=app, env=env, capture_output=True, text=True, check=False
     )
-    assert doctor.returncode == 1 and "DS701" in doctor.stdout
+    assert doctor.returncode == 3 and "DS701" in doctor.stdout  # no engine: exit 3

@@ -230,15 +230,15 @@ def test_real_fish(project, tmp_path):
 
 
 def test_snapshot_names_hook_for_devstack_db(project, monkeypatch):
-    """`devstack db` (module devstack.datadir) attaches cli.complete_snapshots to its NAME arguments."""
+    """`devstack db restore NAME` completes the project's snapshot names (devstack.datadir's)."""
     import types
 
     import click
 
-    from devstack import cli, completion
+    from devstack import cli, completion, datadir
 
     monkeypatch.chdir(project)
-    assert completion.snapshot_names() == []  # no devstack db here: nothing, and no error
+    assert completion.snapshot_names() == []  # no snapshots yet: nothing, and no error
     seen = {}
 
     def list_snapshots(found_project, service):
@@ -246,9 +246,7 @@ def test_snapshot_names_hook_for_devstack_db(project, monkeypatch):
         snap = types.SimpleNamespace
         return [snap(name="main-2026-11-28"), snap(name="feature-x"), snap(name="main-2026-11-28")]
 
-    monkeypatch.setitem(
-        __import__("sys").modules, "devstack.datadir", types.SimpleNamespace(list_snapshots=list_snapshots)
-    )
+    monkeypatch.setattr(datadir, "list_snapshots", list_snapshots)
 
     @click.command()
     @click.option("--service")

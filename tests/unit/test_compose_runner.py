@@ -302,3 +302,45 @@ def test_a_stuck_compose_is_unavailable_not_rejected(project, tmp_path):
         compose.CONFIG_TIMEOUT = saved
     assert answer.data is None and answer.rejected is None
     assert "no answer within" in (answer.unavailable or "")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "hint"),
+    [
+        (
+            "failed to solve: devstack-test/no-such-base:1: failed to resolve source metadata for "
+            'docker.io/devstack-test/no-such-base:1: failed to do request: Head "https://x": dial tcp: '
+            "lookup registry-1.docker.io: no such host",
+            "the base image devstack-test/no-such-base:1 (a FROM line of the Dockerfile) is not on this "
+            "machine and its registry cannot be reached",
+        ),
+        (
+            "failed to solve: nope:1: failed to resolve source metadata for docker.io/library/nope:1: "
+            "pull access denied, repository does not exist",
+            "the base image nope:1 (a FROM line of the Dockerfile) cannot be found",
+        ),
+        (
+            'failed to solve: process "/bin/sh -c composer install" did not complete successfully: '
+            "exit code: 2",
+            "a step of the Dockerfile failed (/bin/sh -c composer install, exit 2)",
+        ),
+    ],
+)
+def test_a_failed_build_gets_a_hint_that_names_the_cause(stderr, hint):
+    assert (diagnose(stderr).hint or "").startswith(hint)
+
+
+def test_a_failed_build_in_up_carries_the_hint(mocker, project):
+    class Streaming:
+        returncode = 17
+        stdout = iter(
+            ["#2 ERROR: not found\n", "failed to solve: base:9: failed to resolve source metadata x\n"]
+        )
+
+        def wait(self, timeout=None):
+            return 17
+
+    mocker.patch("subprocess.Popen", return_value=Streaming())
+    with pytest.raises(ComposeFailed) as exc:
+        ComposeRunner(project, V2).stream("up", "-d", "--build")
+    assert exc.value.exit_code == 4 and "base:9" in (exc.value.hint or "")

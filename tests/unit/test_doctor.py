@@ -101,4 +101,4 @@ def test_doctor_cli_exit_codes(healthy, run, tmp_path, monkeypatch):
     assert run("doctor").exit_code == 0
     healthy.patch.object(engine, "ping", side_effect=EngineUnavailable("down"))
     result = run("doctor", "--json")
-    assert result.exit_code == 1 and '"DS701"' in result.out
+    assert result.exit_code == 3 and '"DS701"' in result.out  # no engine: exit 3, as the README says

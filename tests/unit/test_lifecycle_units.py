@@ -189,7 +189,7 @@ def test_ready_when_running_and_healthy():
     assert r.pending([info("web", health="starting"), info("db")]) == [("web", "starting")]
     clock.now += 2
     assert r.pending([info("web", health="healthy"), info("db")]) == []
-    assert r.seconds_to_ready("web") == 2.0 and r.seconds_to_ready("db") == 0.0
+    assert r.seconds_to_ready("id-web") == 2.0 and r.seconds_to_ready("id-db") == 0.0
 
 
 def test_a_completed_one_shot_job_is_done():
@@ -264,3 +264,133 @@ def test_wait_looks_until_ready_and_turns_failures_into_errors():
             lambda i, w: DevstackError(f"service {i.service} {w}"),
             slept.append,
         )
+
+
+def stamp(offset: float) -> str:
+    """An engine StartedAt `offset` seconds after `compose up` started."""
+    whole = int(UP_WALL + offset)
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        + f".{int((UP_WALL + offset - whole) * 1e9):09d}Z"
+    )
+
+
+def test_a_crash_loop_on_a_running_stack_is_not_ready():
+    """restart: always, a command that exits after a second: running at most looks, restarting
+    in between. Judged over the wait, it keeps crashing (it was reported ready before)."""
+    clock = Clock()
+    r = readiness(clock)
+    looks = [  # every look happens to catch it running (a restart takes a moment)
+        info("web", restart_policy="always", restart_count=4, started_at=stamp(-0.5)),
+        info("web", restart_policy="always", restart_count=4, started_at=stamp(-0.5)),
+        info("web", restart_policy="always", restart_count=5, started_at=stamp(1.2)),
+        info("web", restart_policy="always", restart_count=6, started_at=stamp(2.4)),
+    ]
+    for look in looks:
+        assert r.pending([look]) == [("web", "restarted" if look.restart_count > 4 else "starting")]
+        clock.now += 0.4
+    assert failure(r, info("web", restart_policy="always", restart_count=7, started_at=stamp(3.6))) == (
+        "keeps crashing"
+    )
+    assert failure(readiness(clock), info("web", state="restarting", restart_count=3)) == "keeps crashing"
+
+
+def test_a_restart_policy_hides_a_crash_so_the_wait_is_longer():
+    clock = Clock()
+    r = readiness(clock)
+    fresh = info("web", restart_policy="unless-stopped", started_at=stamp(0.1))
+    assert r.pending([fresh]) == [("web", "starting")]
+    clock.now += lifecycle.SETTLE_SECONDS + 0.1
+    assert r.pending([fresh]) == [("web", "starting")]  # a plain container would count by now
+    restarted = info("web", restart_policy="unless-stopped", restart_count=1, started_at=stamp(1.3))
+    assert r.pending([restarted]) == [("web", "restarted")]
+    clock.now += lifecycle.RESTART_SETTLE_SECONDS + 0.1
+    assert r.pending([restarted]) == []  # stayed up after its restart: ready
+
+
+def test_a_healthy_container_that_restarted_must_stay_up():
+    clock = Clock()
+    r = readiness(clock)
+    assert r.pending([info("web", health="healthy", restart_count=0, started_at=BEFORE)]) == []
+    again = info("web", health="healthy", restart_count=1, started_at=stamp(0.5))
+    assert r.pending([again]) == [("web", "restarted")]
+
+
+def test_ready_time_belongs_to_the_container_not_the_service():
+    """A recreated container's ready time is its own (the old one was ready at once)."""
+    clock = Clock()
+    r = readiness(clock)
+    r.observe([info("web", id="old", health="healthy")])
+    clock.now += 13.3
+    assert r.pending([info("web", id="new", health="healthy", started_at=stamp(1))]) == []
+    assert r.seconds_to_ready("new") == pytest.approx(13.3) and r.seconds_to_ready("old") == 0.0
+
+
+def test_up_summary_gives_one_verdict_after_the_evidence():
+    statuses = [lifecycle.ServiceStatus("app", "p-app-1", "running", "", [], 1.2)]
+    failed = Finding("DS611", Severity.ERROR, "app cannot connect to db:5432", "see logs", "service app")
+    text = report.up_summary(lifecycle.UpResult("linkcheck", [], statuses, [failed], 1.8))
+    lines = text.splitlines()
+    assert lines[-1] == (
+        "linkcheck started, but 1 runtime check(s) failed (1.8 s): fix them and run `devstack up` again."
+    )
+    assert "is up" not in text and text.index("DS611") < text.index("linkcheck started")
+    ok = report.up_summary(lifecycle.UpResult("linkcheck", [], statuses, [], 1.8))
+    assert ok.splitlines()[-1] == "linkcheck is up (1.8 s)."
+
+
+def test_status_rows_say_what_is_true():
+    rows = [
+        lifecycle.ServiceStatus("db", "p-db-1", "exited", "", exit_code=137, restarts=2),
+        lifecycle.ServiceStatus(
+            "web", "p-web-1", "running", "healthy", ["http://localhost:8080/"], uptime_seconds=75
+        ),
+        lifecycle.ServiceStatus("worker", "", "not created", ""),
+        lifecycle.ServiceStatus("job", "p-job-1", "exited", "", exit_code=0),
+    ]
+    text = report.status_table(rows, uptime=True)
+    assert text.splitlines()[0].split() == ["SERVICE", "STATE", "HEALTH", "URL", "UPTIME"]
+    assert "exited (137), 2 restarts" in text and "1m15s" in text and "not created" in text
+    assert [r.ok for r in rows] == [False, True, False, True]
+
+
+def _probe_answers(answers):
+    def run_in(container_id, argv):
+        return answers.get((argv[4], argv[5]), (11, ""))
+
+    return run_in
+
+
+def test_runtime_check_one_image_exposed_port_answering_is_enough():
+    """rabbitmq's image EXPOSEs 4369 5671 5672 15672; 5671 (AMQP over TLS) is off by default."""
+    model = {"services": {"app": {"depends_on": {"mq": {"condition": "service_healthy"}}}, "mq": {}}}
+    containers = {"app": info("app"), "mq": info("mq", exposed=(4369, 5671, 5672, 15672))}
+    answers = {("mq", "4369"): (0, ""), ("mq", "5672"): (0, "")}
+    assert runtime.check(containers, model, {}, _probe_answers(answers)) == []
+    # None answers: one finding naming the ports tried, not one per port.
+    findings = runtime.check(containers, model, {}, _probe_answers({}))
+    assert [f.code for f in findings] == ["DS611"]
+    assert "4369, 5671, 5672, 15672" in findings[0].message
+
+
+def test_runtime_check_every_declared_port_must_answer():
+    """Ports the project declares (`ports:` targets, `expose:`) are each promised to answer."""
+    model = {
+        "services": {
+            "app": {"depends_on": ["cache"]},
+            "cache": {
+                "expose": ["6379", "16379/tcp", "53/udp"],
+                "ports": [{"target": 8001, "published": "8001"}],
+            },
+        }
+    }
+    assert runtime.declared_ports(model["services"]["cache"]) == [8001, 6379, 16379]
+    containers = {"app": info("app"), "cache": info("cache", exposed=(6379, 8001, 16379))}
+    answers = {("cache", "6379"): (0, ""), ("cache", "8001"): (0, "")}
+    findings = runtime.check(containers, model, {}, _probe_answers(answers))
+    assert [(f.code, "cache:16379" in f.message) for f in findings] == [("DS611", True)]
+
+
+def test_declared_ports_short_syntax_and_ranges():
+    service = {"ports": ["127.0.0.1:8080:80", "[::1]:9000:9000/tcp", "5353:53/udp", "3000-3001:3000-3001"]}
+    assert runtime.declared_ports(service) == [80, 9000, 3000, 3001]

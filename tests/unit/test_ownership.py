@@ -142,3 +142,20 @@ def test_only_the_services_about_to_start(tmp_path):
     }
     assert prepare_bind_mounts(project, model, {"db"}).created == [tmp_path / "data/db"]
     assert not (tmp_path / "tool-data").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can give files away")
+def test_as_root_what_is_created_goes_to_the_services_user(tmp_path):
+    """devstack run by root for services pinned to an ordinary uid: they must be able to write."""
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    project = Project.load(tmp_path, env={"HOST_UID": "4242", "HOST_GID": "4343"})
+    model = {"services": {"db": {"volumes": [v2_bind(str(tmp_path / "data/db"), "/var/lib/mysql")]}}}
+    result = prepare_bind_mounts(project, model)
+    for path in (tmp_path / "data", tmp_path / "data/db"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (4242, 4343), path
+    assert result.warnings() == []
+    # 0:0 (devstack's choice for root) leaves root as the owner.
+    root_project = Project.load(tmp_path, env={"HOST_UID": "0", "HOST_GID": "0"})
+    logs = {"services": {"x": {"volumes": [v2_bind(str(tmp_path / "logs"), "/l")]}}}
+    prepare_bind_mounts(root_project, logs)
+    assert (tmp_path / "logs").stat().st_uid == 0

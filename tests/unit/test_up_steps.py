@@ -88,7 +88,7 @@ def test_missing_bind_mount_directories_are_created_before_up(tmp_path):
 def test_debug_is_read_by_click_not_from_argv(tmp_path, run, monkeypatch):
     monkeypatch.chdir(tmp_path)
     quiet = run("exec", "-f", "missing.yml", "web", "--", "echo", "--debug")
-    assert quiet.exit_code == 1 and "error:" in quiet.err and "Traceback" not in quiet.err
+    assert quiet.exit_code == 2 and "error:" in quiet.err and "Traceback" not in quiet.err
     loud = run("--debug", "check", "-f", "missing.yml")
-    assert loud.exit_code == 1 and "Traceback" in loud.err
+    assert loud.exit_code == 2 and "Traceback" in loud.err
     assert "Traceback" not in run("check", "-f", "missing.yml").err

@@ -10,7 +10,8 @@
 #     works), then re-run as the server's user; started as any other uid, run as that uid
 #   - umask 0077 unless one was set
 #   - no config file that sets it: the server runs with --protected-mode no, so other
-#     containers on the network may connect (Compose networks are private)
+#     containers on the network may connect (Compose networks are private); a password
+#     (`--requirepass`) is then the way to restrict access, as with the official images
 set -e
 
 name=$(cat /etc/stand-in-flavour)

@@ -213,8 +213,13 @@ CASES = [
     ),
     Case(
         "DS301",
+        svc("image: app:${TAG}"),
+        {**svc("image: app:${TAG}\nenvironment:\n  OTHER: ${OTHER:-x}"), ".env": "TAG=1\n"},
+    ),
+    Case(
+        "DS308",
         svc("image: a\nenvironment:\n  TOKEN: ${TOKEN}"),
-        {**svc("image: a\nenvironment:\n  TOKEN: ${TOKEN}\n  OTHER: ${OTHER:-x}"), ".env": "TOKEN=abc\n"},
+        {**svc("image: a\nenvironment:\n  TOKEN: ${TOKEN}\n  OTHER: ${OTHER:-}"), ".env": "TOKEN=abc\n"},
     ),
     Case(
         "DS302",
@@ -304,6 +309,11 @@ CASES = [
         {**svc("image: a\nsecrets: [pw]", "secrets:\n  pw:\n    file: ./pw.txt\n"), "pw.txt": "x\n"},
     ),
     Case(
+        "DS509",
+        {**svc("image: a\nvolumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro']"), "nginx.conf/": ""},
+        {**svc("image: a\nvolumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro']"), "nginx.conf": "events {}\n"},
+    ),
+    Case(
         "DS507",
         {**svc("image: a\nvolumes: ['./a:/data', './b:/data']"), "a/": "", "b/": ""},
         {**svc("image: a\nvolumes: ['./a:/data', './b:/data/b']"), "a/": "", "b/": ""},
@@ -329,6 +339,7 @@ PER_FILE = {
     "DS204",
     "DS215",
     "DS301",
+    "DS308",
     "DS302",
     "DS303",
     "DS304",

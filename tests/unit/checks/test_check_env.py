@@ -15,10 +15,37 @@ def web(env_lines: str, extra: str = "") -> dict[str, str]:
 
 def test_unset_variable_reported_once_with_its_uses(findings):
     found = findings(web("      A: ${TOKEN}\n      B: x-$TOKEN\n      C: ${TOKEN:-fine}\n"))
-    (unset,) = [f for f in found if f.code == "DS301"]
-    assert unset.message == "${TOKEN} is not set (in the shell or .env) and has no default (used 2 times)"
-    assert unset.location == "compose.yaml:5"
-    assert "${TOKEN:-value}" in unset.hint
+    (unset,) = [f for f in found if f.code == "DS308"]
+    assert (
+        unset.message == "${TOKEN} is not set (in the shell or .env): the value becomes empty (used 2 times)"
+    )
+    assert unset.location == "compose.yaml:5" and str(unset.severity) == "warning"
+    assert "${TOKEN:-}" in unset.hint
+
+
+def test_unset_variable_is_an_error_where_empty_breaks_the_project(findings):
+    """The same variable in an environment entry and in a port: the port decides (DS301)."""
+    found = findings(web("      PORT: ${PORT}\n", "    ports: ['127.0.0.1:${PORT}:80']\n"))
+    (unset,) = [f for f in found if f.code in ("DS301", "DS308")]
+    assert unset.code == "DS301" and str(unset.severity) == "error"
+    assert "${PORT:-value}" in unset.hint and "(used 2 times)" in unset.message
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("    image: app:${TAG}\n", "DS301"),
+        ("    image: a\n    volumes: ['${DATA_DIR}/db:/db']\n", "DS301"),
+        ("    build: {context: '${CTX}'}\n", "DS301"),
+        ("    image: a\n    command: [serve, '${FLAGS}']\n", "DS301"),
+        ("    image: a\n    labels: {team: '${TEAM}'}\n", "DS308"),
+        ("    image: a\n    build: {context: ., args: {PROXY: '${HTTP_PROXY}'}}\n", "DS308"),
+        ("    image: a\n    environment: ['SENTRY_DSN=${SENTRY_DSN}']\n", "DS308"),
+    ],
+)
+def test_where_empty_is_allowed(per_file_findings, body, code):
+    found = per_file_findings({"compose.yaml": "services:\n  web:\n" + body, "Dockerfile": "FROM x\n"})
+    assert [f.code for f in found if f.code in ("DS301", "DS308")] == [code]
 
 
 def test_shell_wins_and_dotenv_counts(findings):

@@ -65,8 +65,8 @@ def test_unknown_option_is_named_alone(findings):
         }
     )
     (unknown,) = [f for f in found if f.code == "DS103"]
-    assert unknown.message == "services.web: `prots` is not a Compose service option"
-    assert unknown.location == "compose.yaml:2"
+    assert unknown.message == "services.web.prots: `prots` is not a Compose service option"
+    assert unknown.location == "compose.yaml:4" and unknown.hint == "did you mean `ports`?"
 
 
 def test_schema_is_skipped_when_compose_validated(findings, monkeypatch):
@@ -80,7 +80,7 @@ def test_schema_is_skipped_when_compose_validated(findings, monkeypatch):
 def test_schema_is_checked_when_compose_rejects_the_project(findings):
     """Compose's own message has no line; the schema check finds the key, and says where."""
     found = findings({"compose.yaml": "services:\n  web:\n    image: a\n    prots: []\n"})
-    assert [(f.code, f.location) for f in found if f.code == "DS103"] == [("DS103", "compose.yaml:2")]
+    assert [(f.code, f.location) for f in found if f.code == "DS103"] == [("DS103", "compose.yaml:4")]
     assert not any(f.message.startswith("Compose:") for f in found)
 
 
@@ -163,3 +163,38 @@ def test_compose_error_location_from_v1_message(make_project):
         ctx,
     )
     assert (finding.code, finding.location) == ("DS102", "compose.yaml:3")
+
+
+def test_an_indentation_slip_is_named_at_its_lines(findings):
+    """`environment:` left empty and its entry one level too far left: two plain findings at the
+    lines concerned, no "None is not valid under any of the given schemas"."""
+    found = findings({"compose.yaml": "services:\n  web:\n    image: a\n    environment:\n    FOO: bar\n"})
+    schema = [(f.location, f.message, f.hint) for f in found if f.code == "DS103"]
+    assert schema == [
+        (
+            "compose.yaml:4",
+            "services.web.environment: `environment` has no value",
+            "give it a value, or indent the lines that belong to it under `environment:`",
+        ),
+        (
+            "compose.yaml:5",
+            "services.web.FOO: `FOO` is not a Compose service option",
+            "is it part of `environment` above, which has no value? indent it under `environment:`",
+        ),
+    ]
+    assert not any("None is not valid" in f.message for f in found)
+
+
+def test_misspelled_keys_get_a_did_you_mean(findings):
+    found = findings(
+        {
+            "compose.yaml": "servics:\n  x: {}\nservices:\n  web:\n    image: a\n    enviroment: {A: b}\n"
+            "    healthcheck:\n      test: [CMD, 'true']\n      intervall: 5s\n"
+        }
+    )
+    hints = {f.location: f.hint for f in found if f.code == "DS103"}
+    assert hints == {
+        "compose.yaml:1": "did you mean `services`?",
+        "compose.yaml:6": "did you mean `environment`?",
+        "compose.yaml:9": "did you mean `interval`?",
+    }
