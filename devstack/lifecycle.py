@@ -323,7 +323,7 @@ def _start_and_wait(
     def show(containers: list[ContainerInfo]) -> None:
         board.look(
             containers,
-            lambda c: readiness.seconds_to_ready(c.service),
+            lambda c: readiness.seconds_to_ready(c.id),
             lambda c: _started_after(c.started_at, readiness.up_wall - CLOCK_SLACK_SECONDS),
         )
 
