@@ -49,7 +49,7 @@ def install() -> None:
             check=True,
             capture_output=True,
         )
-        (wheel,) = Path(dist).glob("devstack-*.whl")
+        (wheel,) = Path(dist).glob("devstack_compose-*.whl")
         subprocess.run(
             [
                 py,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from devstack import __version__, report
+from devstack import DISTRIBUTION, __version__, report
 from devstack.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -27,8 +27,8 @@ from devstack.errors import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from devstack.lifecycle import Event
     from devstack.project import Project
+    from devstack.terminal import View
 
 
 class _Options:
@@ -41,7 +41,13 @@ class _Options:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="devstack")
+@click.version_option(
+    __version__,
+    "-V",
+    "--version",
+    prog_name="devstack",
+    message=f"%(prog)s %(version)s (PyPI package {DISTRIBUTION}: pipx install {DISTRIBUTION})",
+)
 @click.option("--debug", is_flag=True, envvar="DEVSTACK_DEBUG", help="Show tracebacks for every error.")
 @click.option(
     "-f",
@@ -64,6 +70,88 @@ def cli(debug: bool, files: tuple[str, ...], project_name: str | None) -> None:
     _Options.project_name = project_name
 
 
+# Shell completion (click's own mechanism; README): names from the library, items made here.
+
+
+def _complete_stacks(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import stacks
+
+    return [
+        CompletionItem(s.name, help=s.description)
+        for s in stacks.available()
+        if s.name.startswith(incomplete)
+    ]
+
+
+def _project_args(ctx: click.Context) -> tuple[list[str], str | None, dict[str, Any]]:
+    """-f/-p as typed so far (on the command or before it), and the command's other values."""
+    files: list[str] = []
+    name: str | None = None
+    here: click.Context | None = ctx
+    while here is not None:
+        files = [*(here.params.get("files") or ()), *files]
+        name = name or here.params.get("project_name")
+        here = here.parent
+    return files, name, ctx.params
+
+
+def _complete_services(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Service names of the project here, without those already on the command line."""
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    files, name, params = _project_args(ctx)
+    typed = params.get("services") or ()
+    typed = (typed,) if isinstance(typed, str) else tuple(typed)
+    return [
+        CompletionItem(service)
+        for service in completion.service_names(files, name)
+        if service.startswith(incomplete) and service not in typed
+    ]
+
+
+def _complete_tools(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    files, name, _ = _project_args(ctx)
+    return [
+        CompletionItem(tool, help=text)
+        for tool, text in completion.tool_names(files, name)
+        if tool.startswith(incomplete)
+    ]
+
+
+def _complete_addons(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    return [
+        CompletionItem(addon, help=text)
+        for addon, text in completion.addon_names()
+        if addon.startswith(incomplete)
+    ]
+
+
+def complete_snapshots(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Snapshot names for `devstack db` commands (attach with `shell_complete=complete_snapshots`)."""
+    from click.shell_completion import CompletionItem
+
+    from devstack import completion
+
+    files, name, params = _project_args(ctx)
+    return [
+        CompletionItem(snapshot)
+        for snapshot in completion.snapshot_names(files, name, params.get("service"))
+        if snapshot.startswith(incomplete)
+    ]
+
+
 @cli.command()
 def stacks() -> None:
     """List the stacks `devstack new` can create."""
@@ -73,13 +161,18 @@ def stacks() -> None:
 
 
 @cli.command()
-@click.argument("stack")
+@click.argument("stack", shell_complete=_complete_stacks)
 @click.argument("directory", required=False, type=click.Path())
 @click.option("--name", help="Project name (default: from the directory name).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a template variable.")
 @click.option("--no-input", is_flag=True, help="Do not prompt (also when stdin is not a terminal).")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory; existing files are kept.")
 @click.option("--dry-run", is_flag=True, help="Show the files that would be written; write nothing.")
+@click.option(
+    "--certs",
+    type=click.Path(file_okay=False),
+    help="Copy the CA certificates (*.crt) of this directory into docker/certs/ (default: new.certs).",
+)
 def new(
     stack: str,
     directory: str | None,
@@ -88,11 +181,17 @@ def new(
     no_input: bool,
     force: bool,
     dry_run: bool,
+    certs: str | None,
 ) -> None:
-    """Create a project from STACK in DIRECTORY (default: ./STACK)."""
+    """Create a project from STACK in DIRECTORY (default: ./STACK).
+
+    Default answers come from `new.answers` in the user config or DEVSTACK_NEW_ANSWERS_KEY
+    (`devstack config`); --set wins over both.
+    """
     from pathlib import Path
 
-    from devstack import scaffold, stacks
+    from devstack import config, scaffold, stacks
+    from devstack.errors import InvalidValue
 
     if directory is not None and not directory.strip():
         raise UsageError(
@@ -101,15 +200,33 @@ def new(
         )
     target = Path(directory or name or stack)
     values = scaffold.parse_settings(settings)
+    chosen = stacks.find(stack)
+    user = config.Config()
+    defaults: dict[str, str] = {}
+    for key, configured in user.answers(chosen.name, [v.name for v in chosen.variables]).items():
+        try:
+            defaults[key] = chosen.variable(key).validate(str(configured.value))
+        except InvalidValue as exc:
+            raise InvalidValue(f"{configured.where}: {exc.message}", hint=exc.hint) from None
     if not no_input and sys.stdin.isatty():
-        chosen = stacks.find(stack)
         for var in chosen.variables:
             if var.name in values:
                 continue
             kind = click.Choice(list(var.choices)) if var.choices else str
             label = f"{var.name} ({var.help})" if var.help else var.name
-            values[var.name] = click.prompt(label, default=var.default, type=kind)
-    result = scaffold.create(stack, target, name=name, settings=values, force=force, dry_run=dry_run)
+            values[var.name] = click.prompt(label, default=defaults.get(var.name, var.default), type=kind)
+    else:
+        values = {**defaults, **values}
+    cert_dir = user.get("new.certs", flag=certs, flag_name="--certs").value
+    result = scaffold.create(
+        stack,
+        target,
+        name=name,
+        settings=values,
+        force=force,
+        dry_run=dry_run,
+        certs=Path(cert_dir) if cert_dir else None,
+    )
     click.echo(report.created(result, os.path.relpath(result.root)))
 
 
@@ -137,21 +254,31 @@ def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     return Project.load(files=(*_Options.files, *files), name=project_name or _Options.project_name)
 
 
-def _progress(as_json: bool) -> Callable[[Event], None]:
-    def show(event: Event) -> None:
-        if as_json:
-            import json
+def progress_options(verbose_flags: tuple[str, ...] = ("-v", "--verbose")) -> Callable[..., Any]:
+    """--progress MODE, -q/--quiet and --verbose for commands that show progress (open_view)."""
 
-            click.echo(
-                json.dumps({"event": event.kind, "service": event.service, "message": event.message}),
-                err=True,
-            )
-        elif event.kind == "compose":
-            click.echo(f"  {event.message}", err=True)
-        else:
-            click.echo(f"{event.kind}: {event.message}", err=True)
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if verbose_flags:
+            fn = click.option(
+                *verbose_flags, "verbose", is_flag=True, help="Show Compose's full output (build logs too)."
+            )(fn)
+        fn = click.option("-q", "--quiet", is_flag=True, help="No progress; only the result and errors.")(fn)
+        return click.option(
+            "--progress",
+            type=click.Choice(["auto", "live", "plain", "quiet"]),
+            help="live: a line per service, redrawn; plain: a line per change (default: auto, "
+            "live on a terminal; setting `progress`).",
+        )(fn)
 
-    return show
+    return decorate
+
+
+def open_view(progress: str | None, quiet: bool, *, as_json: bool = False, verbose: bool = False) -> View:
+    """The progress view a command draws in (a context manager; the library calls it with Events)."""
+    from devstack import config, terminal
+
+    requested = "quiet" if quiet else config.Config().get("progress", progress, "--progress").value
+    return terminal.open_view(terminal.choose(requested, as_json=as_json, verbose=verbose))
 
 
 @cli.command()
@@ -173,35 +300,37 @@ def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbo
 
 @cli.command()
 @project_options
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=_complete_services)
 @click.option("--build", is_flag=True, help="Rebuild images before starting.")
 @click.option(
     "--timeout",
-    default=300,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Seconds to wait for healthy.",
+    help="Seconds to wait for healthy (default: the setting up.timeout, else 300).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON result; progress as JSON lines on stderr.")
+@progress_options()
 def up(
     files: tuple[str, ...],
     project_name: str | None,
     services: tuple[str, ...],
     build: bool,
-    timeout: int,
+    timeout: int | None,
     as_json: bool,
+    progress: str | None,
+    quiet: bool,
+    verbose: bool,
 ) -> int:
-    """Check, build if needed, start and wait until every service is healthy."""
+    """Check, build if needed, start and wait until every service is healthy.
+
+    On a terminal each service gets a live line (building, starting, waiting for health, ready
+    in N s); elsewhere a plain line per change. -v shows Compose's own output too.
+    """
     from devstack import lifecycle
 
+    project = _project(files, project_name)
     try:
-        result = lifecycle.up(
-            _project(files, project_name),
-            services,
-            build=build,
-            timeout=timeout,
-            progress=_progress(as_json),
-        )
+        with open_view(progress, quiet, as_json=as_json, verbose=verbose) as view:
+            result = lifecycle.up(project, services, build=build, timeout=timeout, progress=view)
     except ChecksFailed as exc:
         click.echo(report.findings_text(exc.findings), err=True)
         raise
@@ -229,7 +358,16 @@ def up(
 @project_options
 @click.option("-v", "--volumes", is_flag=True, help="Also delete named volumes (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting volumes.")
-def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: bool) -> None:
+@progress_options(verbose_flags=("--verbose",))
+def down(
+    files: tuple[str, ...],
+    project_name: str | None,
+    volumes: bool,
+    yes: bool,
+    progress: str | None,
+    quiet: bool,
+    verbose: bool,
+) -> None:
     """Stop and remove the containers; data in bind mounts (data/) is always kept."""
     from devstack import lifecycle
 
@@ -242,7 +380,8 @@ def down(files: tuple[str, ...], project_name: str | None, volumes: bool, yes: b
         )
         if typed.strip() != project.name:
             raise UsageError("project name did not match; nothing was deleted")
-    result = lifecycle.down(project, volumes=volumes, progress=_progress(False))
+    with open_view(progress, quiet, verbose=verbose) as view:
+        result = lifecycle.down(project, volumes=volumes, progress=view)
     click.echo(report.down_summary(project.name, volumes, result))
 
 
@@ -277,7 +416,7 @@ class _TailLines(click.ParamType):
 @project_options(short_file=False)
 @click.option("-f", "--follow", is_flag=True, help="Follow the output (as `docker compose logs -f`).")
 @click.option("-n", "--tail", default="200", show_default=True, type=_TailLines(), help="Lines from the end.")
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=_complete_services)
 def logs(
     files: tuple[str, ...],
     project_name: str | None,
@@ -312,7 +451,7 @@ SHELL = ["sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; ex
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True})
 @project_options
-@click.argument("service")
+@click.argument("service", shell_complete=_complete_services)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def exec_(files: tuple[str, ...], project_name: str | None, service: str, command: tuple[str, ...]) -> int:
     """Run COMMAND in SERVICE's container (`devstack exec web -- ls -l`); without one, a shell.
@@ -399,7 +538,7 @@ def env_sync(files: tuple[str, ...], project_name: str | None) -> None:
 @cli.command(name="run", context_settings={"allow_interspersed_args": False})
 @project_options
 @click.option("--json", "as_json", is_flag=True, help="List the tools as JSON.")
-@click.argument("tool", required=False)
+@click.argument("tool", required=False, shell_complete=_complete_tools)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run_tool(
     files: tuple[str, ...], project_name: str | None, as_json: bool, tool: str | None, args: tuple[str, ...]
@@ -435,13 +574,14 @@ def run_tool(
 
 @cli.command()
 @project_options
-@click.argument("service", required=False)
+@click.argument("service", required=False, shell_complete=_complete_addons)
 @click.option("--as", "as_name", metavar="NAME", help="Service name (default: the catalogue's).")
 @click.option(
     "--to",
     "to",
     multiple=True,
     metavar="SERVICE",
+    shell_complete=_complete_services,
     help="The service to wire it into (repeatable; needed when several could use it).",
 )
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Change a setting (port, ...).")
@@ -482,7 +622,7 @@ def add(
 
 @cli.command()
 @project_options
-@click.argument("service")
+@click.argument("service", shell_complete=_complete_services)
 @click.option("-v", "--volumes", is_flag=True, help="Also delete its data under data/ (asks first).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting data.")
 @click.option("--dry-run", is_flag=True, help="Show the change as a diff; write nothing.")
@@ -557,9 +697,9 @@ def proxy() -> None:
 
 
 @proxy.command("start")
-@click.option("--port", default=80, show_default=True, help="Port the proxy publishes.")
+@click.option("--port", type=int, help="Port the proxy publishes (default: proxy.port, else 80).")
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Address the proxy publishes on.")
-@click.option("--domain", default="localhost", show_default=True, help="Projects answer at PROJECT.DOMAIN.")
+@click.option("--domain", help="Projects answer at PROJECT.DOMAIN (default: proxy.domain, else localhost).")
 @click.option(
     "--engine",
     "engines",
@@ -575,23 +715,31 @@ def proxy() -> None:
 @click.option("--grace", default=30.0, show_default=True, help="Seconds a lost engine's routes are kept.")
 @click.option("--projects", default="*", show_default=True, help="Route only projects matching this pattern.")
 @_proxy_name
+@progress_options(verbose_flags=())
 def proxy_start(
-    port: int,
+    port: int | None,
     listen: str,
-    domain: str,
+    domain: str | None,
     engines: tuple[str, ...],
     api: str | None,
     token: str | None,
     grace: float,
     projects: str,
     name: str,
+    progress: str | None,
+    quiet: bool,
 ) -> None:
     """Start the proxy (nginx + a watcher container); it keeps running after the terminal closes."""
+    from devstack import config
     from devstack.proxy import control
     from devstack.proxy import report as proxy_report
 
+    user = config.Config()
+    port = user.get("proxy.port", flag=port, flag_name="--port").value
+    domain = user.get("proxy.domain", flag=domain, flag_name="--domain").value
     options = control.StartOptions(port, listen, domain, engines, api, token, grace, projects, name)
-    result = control.start(options, progress=lambda line: click.echo(line, err=True))
+    with open_view(progress, quiet) as view:
+        result = control.start(options, progress=view.step)
     click.echo(proxy_report.started_text(result))
 
 
@@ -682,6 +830,128 @@ def proxy_agent(
 
     say(f"agent {settings.name}: following {settings.engine_url}, pushing to {settings.to}")
     agent.run(settings, say, threading.Event())
+
+
+# -- devstack config, shell completion (issue 12) --------------------------------------------
+
+
+def _complete_config_keys(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from devstack import config
+
+    keys = [(s.key, s.help) for s in config.SETTINGS] + [
+        (f"{config.ANSWERS}.", "a default answer for `devstack new` (new.answers[.STACK].KEY)")
+    ]
+    return [CompletionItem(key, help=text) for key, text in keys if key.startswith(incomplete)]
+
+
+@cli.group(name="config", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@project_options
+@click.pass_context
+def config_(ctx: click.Context, as_json: bool, files: tuple[str, ...], project_name: str | None) -> None:
+    """Show devstack's settings: each effective value and where it came from.
+
+    Precedence: flag > environment (DEVSTACK_*) > project (x-devstack.config) > user config
+    file > built-in. `devstack config set KEY VALUE` writes the user config file.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from devstack import config
+
+    model, where = _project_config(files, project_name)
+    current = config.Config.for_model(model, project_where=where)
+    values = current.values()
+    if as_json:
+        click.echo(
+            report.as_json(
+                "config",
+                {
+                    "file": str(current.path),
+                    "file_exists": current.path.is_file(),
+                    "values": [v.to_dict() for v in values],
+                    "problems": current.problems(),
+                },
+            )
+        )
+    else:
+        click.echo(report.config_table(values, current.path, current.problems()))
+
+
+def _project_config(files: tuple[str, ...], project_name: str | None) -> tuple[Any, str]:
+    """The project's model (for x-devstack.config) and how to name it; (None, "") outside one."""
+    from devstack.errors import ComposeNotFound, ProjectNotFound
+
+    try:
+        project = _project(files, project_name)
+    except ProjectNotFound:
+        return None, ""
+    where = f"{project.files[0].name} x-devstack.config"
+    try:
+        from devstack.compose import ComposeRunner
+
+        model = ComposeRunner(project).model().data
+    except ComposeNotFound:
+        model = None
+    if model is None:  # no Compose, or it rejects the project: the files as written
+        import yaml
+
+        model = {}
+        for path in project.files:
+            try:
+                data = yaml.safe_load(path.read_text("utf-8"))
+            except (OSError, ValueError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("x-devstack"), dict):
+                model = {"x-devstack": data["x-devstack"]}
+    return model, where
+
+
+@config_.command("get")
+@click.argument("key", shell_complete=_complete_config_keys)
+def config_get(key: str) -> None:
+    """Print the effective value of KEY (empty when unset)."""
+    from devstack import config
+
+    model, where = _project_config((), None)
+    value = config.Config.for_model(model, project_where=where).get(key).value
+    click.echo("" if value is None else value)
+
+
+@config_.command("set")
+@click.argument("key", shell_complete=_complete_config_keys)
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Write KEY = VALUE into the user config file (checked; comments are kept)."""
+    from devstack import config
+
+    written = config.set_value(key, value)
+    click.echo(f"{written.key} = {written.value!r} in {written.where}")
+    shadow = os.environ.get(config.env_name(key))
+    if shadow:
+        click.echo(f"note: {config.env_name(key)}={shadow} is set and wins over the file", err=True)
+
+
+@config_.command("unset")
+@click.argument("key", shell_complete=_complete_config_keys)
+def config_unset(key: str) -> None:
+    """Remove KEY from the user config file."""
+    from devstack import config
+
+    path = config.user_file()
+    if config.unset_value(key, path):
+        click.echo(f"{key} removed from {path}")
+    else:
+        click.echo(f"{key} is not set in {path}")
+
+
+@config_.command("path")
+def config_path() -> None:
+    """Print where the user config file is (it may not exist yet)."""
+    from devstack import config
+
+    click.echo(str(config.user_file()))
 
 
 # -- devstack db, restart (issue 8, helper "data") ----------------------------------------------
@@ -867,7 +1137,7 @@ def db_snapshot(
 @db.command("restore")
 @project_options
 @_service_option
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_snapshots)
 @click.option("--latest", is_flag=True, help="The newest snapshot of any branch.")
 def db_restore(
     files: tuple[str, ...], project_name: str | None, service: str | None, name: str | None, latest: bool
@@ -895,7 +1165,14 @@ def db_restore(
 @project_options
 @_service_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--delete", "delete", metavar="NAME", multiple=True, help="Delete a snapshot (repeatable).")
+@click.option(
+    "--delete",
+    "delete",
+    metavar="NAME",
+    multiple=True,
+    shell_complete=complete_snapshots,
+    help="Delete a snapshot (repeatable).",
+)
 def db_snapshots(
     files: tuple[str, ...],
     project_name: str | None,
@@ -985,7 +1262,7 @@ def db_chown(files: tuple[str, ...], project_name: str | None, service: str | No
 
 @cli.command()
 @project_options
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=_complete_services)
 @click.option("--timeout", default=120, show_default=True, help="Seconds to wait for restarted services.")
 def restart(
     files: tuple[str, ...], project_name: str | None, services: tuple[str, ...], timeout: int

@@ -243,6 +243,15 @@ def containers_publishing(port: int, protocol: str = "tcp") -> list[PortHolder]:
 
 
 @dataclass(frozen=True)
+class HealthProbe:
+    """One run of a container's healthcheck, as the engine keeps it (State.Health.Log: the last 5)."""
+
+    exit_code: int
+    output: str
+    end: str  # RFC 3339
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     """What devstack needs to know about one container of a project."""
 
@@ -258,6 +267,8 @@ class ContainerInfo:
     ports: tuple[tuple[str, int, int, str], ...]  # (host ip, host port, container port, proto)
     exposed: tuple[int, ...]  # container TCP ports the image or compose declare
     oom_killed: bool = False
+    healthcheck: tuple[str, ...] = ()  # the test command (["CMD-SHELL", "..."]), empty without one
+    health_log: tuple[HealthProbe, ...] = ()  # the last runs of the healthcheck, oldest first
     restart_policy: str = ""  # "", no, always, unless-stopped, on-failure
     working_dir: str = ""  # the project directory of the checkout that created it (Compose label)
     anonymous_volumes: tuple[str, ...] = ()  # volumes mounted without a name (an image's VOLUME)
@@ -388,10 +399,54 @@ def _info(data: dict[str, Any]) -> ContainerInfo:
         ports=tuple(ports),
         exposed=tuple(exposed),
         oom_killed=bool(state.get("OOMKilled")),
+        healthcheck=tuple(str(part) for part in (config.get("Healthcheck") or {}).get("Test") or ()),
+        health_log=tuple(
+            HealthProbe(
+                int(entry.get("ExitCode") or 0), str(entry.get("Output") or ""), str(entry.get("End") or "")
+            )
+            for entry in (state.get("Health") or {}).get("Log") or ()
+            if isinstance(entry, dict)
+        ),
         restart_policy=str(((data.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
         working_dir=labels.get(WORKING_DIR_LABEL, ""),
         anonymous_volumes=anonymous,
     )
+
+
+def log_tail(container_id: str, lines: int = 15) -> str:
+    """The last lines a container wrote (stdout and stderr, in order); "" when it cannot be read.
+
+    A local engine is asked over its socket (no SDK import: this runs when `up` fails).
+    """
+    path = f"/containers/{container_id}/logs?stdout=1&stderr=1&tail={int(lines)}"
+    try:
+        status, body = _local_get(path, timeout=10.0)
+        return _demultiplex(body).decode("utf-8", "replace") if status == 200 else ""
+    except _NotLocal:
+        pass
+    except OSError:
+        return ""
+    try:
+        data = client().api.logs(container_id, stdout=True, stderr=True, tail=int(lines))
+    except EngineUnavailable:
+        return ""
+    except _sdk_errors():
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def _demultiplex(body: bytes) -> bytes:
+    """The engine's log stream without its frame headers (containers without a TTY; with one
+    the stream is raw). Each frame: stream byte, 3 zero bytes, 4-byte big-endian size, payload."""
+    if len(body) < 8 or body[0] not in (0, 1, 2) or body[1:4] != b"\0\0\0":
+        return body
+    out = []
+    pos = 0
+    while pos + 8 <= len(body):
+        size = int.from_bytes(body[pos + 4 : pos + 8], "big")
+        out.append(body[pos + 8 : pos + 8 + size])
+        pos += 8 + size
+    return b"".join(out)
 
 
 def exec_in(container_id: str, argv: list[str]) -> tuple[int, str]:

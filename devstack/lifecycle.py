@@ -16,6 +16,7 @@ from devstack.checks import Finding, Severity, has_errors
 from devstack.compose import ComposeModel, ComposeRunner
 from devstack.errors import (
     ChecksFailed,
+    ComposeFailed,
     ComposeNotFound,
     DevstackError,
     EngineUnavailable,
@@ -23,6 +24,7 @@ from devstack.errors import (
     NotReady,
     ProjectInUse,
 )
+from devstack.progress import Board, Event, Progress  # Event and Progress: re-exported here
 from devstack.project import Project
 
 if TYPE_CHECKING:
@@ -58,16 +60,6 @@ _WEB_PORTS = {
 }
 
 
-@dataclass(frozen=True)
-class Event:
-    """A progress event of `up`/`down` for the CLI to show."""
-
-    kind: str  # env, check, compose, ready, runtime, warning, mounts
-    message: str
-    service: str | None = None
-
-
-Progress = Callable[[Event], None]
 Containers = Callable[[], "list[ContainerInfo]"]  # one look at the project's containers
 Clock = Callable[[], float]  # monotonic seconds
 
@@ -189,10 +181,13 @@ def up(
     services: Sequence[str] = (),
     *,
     build: bool = False,
-    timeout: float = 300.0,
+    timeout: float | None = None,
     progress: Progress = _quiet,
 ) -> UpResult:
-    """Pre-flight, prepare bind mounts, `compose up -d`, wait until ready, runtime checks."""
+    """Pre-flight, prepare bind mounts, `compose up -d`, wait until ready, runtime checks.
+
+    `timeout` None: the setting `up.timeout` (environment, project, user file; 300 s).
+    """
     from devstack import engine
 
     started = time.monotonic()
@@ -213,8 +208,9 @@ def up(
     wanted = _services_to_start(project, checked, services)
     _prepare_bind_mounts(project, checked.model, wanted, progress)
     up_wall = time.time()
-    readiness = Readiness(wanted, started, timeout, up_wall)
-    containers = _start_and_wait(project, runner, services, build, readiness, progress)
+    readiness = Readiness(wanted, started, _timeout(timeout, checked.model), up_wall)
+    board = Board(project.name, wanted, progress, container_names=_container_names(checked.model))
+    containers = _start_and_wait(project, runner, services, build, readiness, board)
     runtime_findings = _runtime_checks(runner, checked, containers, up_wall, progress)
     statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
     from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
@@ -222,6 +218,26 @@ def up(
     link = project_link(project.name)
     seconds = time.monotonic() - started
     return UpResult(project.name, checked.findings, statuses, runtime_findings, seconds, proxy=link)
+
+
+def _timeout(flag: float | None, model: Mapping[str, Any]) -> float:
+    """--timeout, else the setting `up.timeout`: environment > x-devstack.config > user file > 300."""
+    if flag is not None:
+        return float(flag)
+    from devstack import config
+
+    return float(config.Config.for_model(model).get("up.timeout").value)
+
+
+def _container_names(model: Mapping[str, Any]) -> dict[str, str]:
+    """Services' own `container_name`s (Compose's output names containers, the view names services)."""
+    from devstack import syntax
+
+    return {
+        str(service["container_name"]): name
+        for name, service in syntax.services(model).items()
+        if isinstance(service, Mapping) and service.get("container_name")
+    }
 
 
 def _require_compose_v2(project: Project, runner: ComposeRunner) -> None:
@@ -296,24 +312,36 @@ def _start_and_wait(
     services: Sequence[str],
     build: bool,
     readiness: Readiness,
-    progress: Progress,
+    board: Board,
 ) -> list[ContainerInfo]:
-    """`compose up -d`, its output shown as it comes; then wait until every service is ready."""
+    """`compose up -d`, each service's state shown as it changes; then wait until all are ready."""
     from devstack import engine
 
     def look() -> list[ContainerInfo]:
         return engine.project_containers(project.name)
 
-    watcher = _Watcher(look, readiness)
+    def show(containers: list[ContainerInfo]) -> None:
+        board.look(
+            containers,
+            lambda c: readiness.seconds_to_ready(c.id),
+            lambda c: _started_after(c.started_at, readiness.up_wall - CLOCK_SLACK_SECONDS),
+        )
+
+    def look_and_show() -> list[ContainerInfo]:
+        containers = look()
+        readiness.observe(containers)
+        show(containers)
+        return containers
+
+    watcher = _Watcher(look, readiness, show)
     watcher.start()
     args = ["up", "-d", "--remove-orphans", *(["--build"] if build else [])]
     try:
-        runner.stream(
-            *args,
-            *(["--", *services] if services else []),
-            on_line=lambda line: progress(Event("compose", line)),
-        )
-        return _wait(readiness, look, lambda info, what: _not_ready(runner, info, what))
+        try:
+            runner.stream(*args, *(["--", *services] if services else []), on_line=board.compose_line)
+        except ComposeFailed as exc:
+            raise _compose_stopped(project, exc, readiness.wanted, board) from None
+        return _wait(readiness, look_and_show, lambda info, what: _not_ready(runner, info, what, board))
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: " + _started_summary(project.name),
@@ -586,16 +614,25 @@ def _wait(
 class _Watcher(threading.Thread):
     """Looks at the containers while `compose up` runs, so ready times are known from the start."""
 
-    def __init__(self, look: Containers, readiness: Readiness) -> None:
+    def __init__(
+        self,
+        look: Containers,
+        readiness: Readiness,
+        show: Callable[[list[ContainerInfo]], None] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.look = look
         self.readiness = readiness
+        self.show = show  # the service states, for the progress view
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
-                self.readiness.observe(self.look())
+                containers = self.look()
+                self.readiness.observe(containers)
+                if self.show is not None:
+                    self.show(containers)
             except Exception:  # the wait loop after `compose up` reports engine failures
                 return
             self._stop_event.wait(POLL_SECONDS)
@@ -608,23 +645,66 @@ def _is_ready(info: ContainerInfo) -> bool:
     return info.state == "running" and info.health in ("", "healthy")
 
 
-def _not_ready(runner: ComposeRunner, info: ContainerInfo, what: str) -> DevstackError:
-    from devstack import engine
+def _not_ready(
+    runner: ComposeRunner, info: ContainerInfo, what: str, board: Board | None = None
+) -> DevstackError:
+    """devstack's own wait saw a service fail: say which, and show why (healthcheck, log tail)."""
+    from devstack import engine, evidence
 
     try:
         engine.quick_ping()  # an engine that went away explains everything
     except EngineUnavailable as exc:
         return exc
-    tail = ""
-    try:
-        tail = runner.run("logs", "--no-color", "--tail", "15", info.service, check=False).stdout
-    except DevstackError:
-        pass
+    if info.health == "unhealthy" and what == "is unhealthy":
+        what = evidence.problem(info)  # with the length of the failing streak
     restarts = f" (restarted {info.restart_count} times)" if info.restart_count else ""
+    details = evidence.report(info)
+    if board is not None:
+        board.fail(info.service, what, details)
     return NotReady(
         f"service {info.service} {what}{restarts}",
         hint=f"see `devstack logs {info.service}`; fix it and run `devstack up` again",
-        details=tail.rstrip() or None,
+        details=details,
+    )
+
+
+def _compose_stopped(
+    project: Project, failure: ComposeFailed, wanted: set[str], board: Board
+) -> DevstackError:
+    """`compose up` failed. When Compose stopped because a dependency became unhealthy or exited
+    (`dependency failed to start: ...`), name that service and show why, as devstack's own wait
+    does; when a build failed, keep the failed step's output (the progress view hid the log)."""
+    from devstack import compose, engine, evidence
+    from devstack.progress import FAILED
+
+    named = compose.failed_dependency(failure.stderr_tail)
+    if named is None:
+        for service in sorted(board.compose_errors):
+            board.set(service, FAILED, "failed to start")
+        if failure.details is None:
+            for service, state in board.states.items():
+                output = board.details.get(service)
+                if state == FAILED and output:
+                    failure.details = output
+                    break
+        return failure
+    try:
+        info = evidence.culprit(engine.project_containers(project.name), wanted, named)
+    except EngineUnavailable as exc:
+        return exc
+    if info is None:
+        return failure
+    what = evidence.problem(info)
+    details = evidence.report(info)
+    board.fail(info.service, what, details)
+    said = next(
+        (line.strip() for line in failure.stderr_tail.splitlines() if compose.failed_dependency(line)),
+        failure.message,
+    )
+    return NotReady(
+        f"service {info.service} {what}; Compose stopped `up` ({said})",
+        hint=f"fix it (`devstack logs {info.service}` has its whole log) and run `devstack up` again",
+        details=details,
     )
 
 
@@ -738,11 +818,20 @@ def down(project: Project, *, volumes: bool = False, progress: Progress = _quiet
     """
     from devstack import engine
 
-    containers = own_containers(project)
+    try:
+        containers = own_containers(project)  # which service each container is
+    except EngineUnavailable:
+        containers = []  # Compose says what is wrong
     anonymous = sorted({name for c in containers for name in c.anonymous_volumes})
+    board = Board(
+        project.name,
+        {c.service for c in containers},
+        progress,
+        container_names={c.name: c.service for c in containers},
+    )
     runner = ComposeRunner(project)
     args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
-    runner.stream(*args, on_line=lambda line: progress(Event("compose", line)))
+    runner.stream(*args, on_line=board.compose_line)
     kept = tuple(name for name in anonymous if engine.remove_volume(name) is not True)
     return DownResult(len(anonymous) - len(kept), kept)
 

@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from devstack.addons import Addon, Plan, Result
     from devstack.checks import Finding
+    from devstack.config import Value
     from devstack.lifecycle import DownResult, ServiceStatus, UpResult
     from devstack.scaffold import CreateResult
     from devstack.stacks import Stack
@@ -27,6 +30,7 @@ def created(result: CreateResult, cwd_relative: str) -> str:
         lines.append(f"Would create {result.stack.name} project {result.name!r} in {cwd_relative}:")
         lines += [f"  write  {rel}" for rel in result.written]
         lines += [f"  keep   {rel} (exists)" for rel in result.kept]
+        lines += [f"note: {note}" for note in result.notes]
         return "\n".join(lines)
     lines.append(
         f"Created {result.stack.name} project {result.name!r} in {cwd_relative} "
@@ -36,6 +40,10 @@ def created(result: CreateResult, cwd_relative: str) -> str:
         lines.append("Kept existing files (not overwritten): " + ", ".join(result.kept))
     if result.env and result.env.generated:
         lines.append("Generated secrets in .env (git-ignored): " + ", ".join(result.env.generated))
+    if result.certs:
+        names = ", ".join(rel.rsplit("/", 1)[-1] for rel in result.certs)
+        lines.append(f"Copied CA certificates into docker/certs/ (trusted by the image build): {names}")
+    lines += [f"note: {note}" for note in result.notes]
     lines.append("")
     lines.append("Next:")
     if cwd_relative not in (".", ""):
@@ -245,4 +253,22 @@ def removed(result: Result) -> str:
     if not result.dry_run and plan.apps:
         lines.append("")
         lines.append(f"Run `devstack up` to restart {', '.join(plan.apps)} without it.")
+    return "\n".join(lines)
+
+
+def config_table(values: Sequence[Value], path: Path, problems: Sequence[str]) -> str:
+    """`devstack config`: each key, its effective value, and where that value came from."""
+    rows = [("KEY", "VALUE", "FROM")]
+    for v in values:
+        shown = "-" if v.value is None else str(v.value)
+        rows.append((v.key, shown, f"{v.source} ({v.where})" if v.where else v.source))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}".rstrip() for r in rows]
+    state = "" if path.is_file() else " (not created yet: `devstack config set KEY VALUE` creates it)"
+    lines += [
+        "",
+        f"User config file: {path}{state}",
+        "Precedence: flag > environment (DEVSTACK_*) > project (x-devstack.config) > user file > built-in.",
+    ]
+    lines += [f"warning: {problem}" for problem in problems]
     return "\n".join(lines)

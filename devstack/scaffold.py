@@ -39,6 +39,8 @@ class CreateResult:
     kept: list[str] = field(default_factory=list)
     env: envfile.SyncResult | None = None
     dry_run: bool = False
+    certs: list[str] = field(default_factory=list)  # CA certificates copied into docker/certs/
+    notes: list[str] = field(default_factory=list)  # what the user should know (skipped certificates)
 
 
 def project_name(explicit: str | None, target: Path) -> str:
@@ -158,14 +160,24 @@ def create(
     settings: Mapping[str, str] | None = None,
     force: bool = False,
     dry_run: bool = False,
+    certs: Path | None = None,
 ) -> CreateResult:
-    """Create a project from STACK in TARGET; see the module docstring for the guarantees."""
+    """Create a project from STACK in TARGET; see the module docstring for the guarantees.
+
+    `certs` is a directory of extra CA certificates (PEM `*.crt`), copied into the project's
+    `docker/certs/`, where the stack's image build trusts them.
+    """
     stack = find(stack_name)
     target = Path(os.path.abspath(target))
     proj = project_name(name, target)
     answers = resolve_answers(stack, proj, settings or {})
     anchor = check_target(target, force)
     result = CreateResult(stack, target, proj, answers, dry_run=dry_run)
+    if certs is not None and not certs.is_dir():
+        raise InvalidValue(
+            f"the CA certificate directory {certs} does not exist",
+            hint="fix new.certs (`devstack config` shows where it is set) or --certs",
+        )
 
     # Dry runs render into the system temp dir: nothing at all is created near the target.
     staging_parent = Path(tempfile.gettempdir()) if dry_run else anchor
@@ -176,6 +188,8 @@ def create(
     try:
         rendered = _render(stack, answers, staging)
         _write_metadata(stack, answers, rendered)
+        if certs is not None:
+            _copy_certs(certs, rendered, result)
         existing_env = (target / ".env").exists()
         if not existing_env:
             result.env = envfile.sync(rendered)
@@ -221,6 +235,40 @@ def _render(stack: Stack, answers: dict[str, str], staging: Path) -> Path:
                 hint="this is a bug in the template; please report it",
             ) from exc
     return Path(out)
+
+
+CERTS_DIR = "docker/certs"
+
+
+def _copy_certs(source: Path, rendered: Path, result: CreateResult) -> None:
+    """Copy the PEM certificates (`*.crt`) of `source` into the project's docker/certs/.
+
+    They are not part of the generated files (`.devstack.yml` does not list them): they are the
+    user's, so a later `new --force` never replaces them.
+    """
+    target = rendered / CERTS_DIR
+    if not target.is_dir():
+        result.notes.append(
+            f"stack {result.stack.name} has no {CERTS_DIR}/: the CA certificates in {source} were not copied"
+        )
+        return
+    for path in sorted(source.iterdir()):
+        if path.suffix != ".crt" or not path.is_file():
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            result.notes.append(f"{path}: not copied ({exc.strerror})")
+            continue
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            result.notes.append(
+                f"{path.name}: not copied (not a PEM certificate; convert DER with openssl x509)"
+            )
+            continue
+        (target / path.name).write_bytes(data)
+        result.certs.append(f"{CERTS_DIR}/{path.name}")
+    if not result.certs:
+        result.notes.append(f"no PEM *.crt files in {source}: no CA certificates were copied")
 
 
 def _files(root: Path) -> list[str]:

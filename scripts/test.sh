@@ -28,6 +28,16 @@ if ! command -v php >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
     echo "test.sh: could not install php-cli; PHP round-trip tests will skip" >&2
 fi
 
+# zsh and fish let the completion tests complete in the real shells (bash is always there).
+missing_shells=""
+for sh in zsh fish; do command -v "$sh" >/dev/null 2>&1 || missing_shells="$missing_shells $sh"; done
+if [ -n "$missing_shells" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  # shellcheck disable=SC2086
+  (apt-get install -y -qq --no-install-recommends $missing_shells >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing_shells >/dev/null; }) ||
+    echo "test.sh: could not install$missing_shells; their completion tests will skip" >&2
+fi
+
 if [ "$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then
   if bash scripts/ensure-docker.sh; then
     # The test images, built (or found cached) here with no time limit: a cold build of every

@@ -83,6 +83,10 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.delenv("COMPOSE_FILE", raising=False)
     monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
     monkeypatch.delenv("DEVSTACK_DEBUG", raising=False)
+    # The user's own devstack settings (devstack/config.py) must not change what a test sees.
+    for key in list(os.environ):
+        if key.startswith("DEVSTACK_") and key not in ("DEVSTACK_COMPOSE",):
+            monkeypatch.delenv(key)
     return home
 
 

@@ -23,7 +23,7 @@ def wheel(tmp_path_factory) -> Path:
         capture_output=True,
         text=True,
     )
-    (built,) = out.glob("devstack-*.whl")
+    (built,) = out.glob("devstack_compose-*.whl")
     return built
 
 
