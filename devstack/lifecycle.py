@@ -399,27 +399,28 @@ class _Background(threading.Thread):
 
 
 def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
-    """`.env` from `.env.example` (created, or missing keys added), reported as an event."""
-    from devstack import envfile
+    """`.env` from `.env.example` (created, or missing keys added) and HOST_UID/HOST_GID for
+    compose files that use them (see ownership.py); each change reported as an event."""
+    from devstack import dbcheck, envfile
 
-    if not (project.root / ".env.example").is_file():
-        return None
-    from devstack import dbcheck
-
-    result = envfile.sync(project.root, hold=lambda keys: dbcheck.held_secrets(project, keys))
+    result = envfile.sync(
+        project.root, compose_files=project.files, hold=lambda keys: dbcheck.held_secrets(project, keys)
+    )
     if result.held:  # a fresh secret would not open a database that already has data
         raise ChecksFailed(
             f"{len(result.held)} database secret(s) not generated; nothing was started",
             [dbcheck.held_finding(key, why) for key, why in result.held.items()],
             hint="put the old value(s) in .env, or `devstack db reset` to start that database afresh",
         )
+    source = " from .env.example" if (project.root / ".env.example").is_file() else ""
     if result.created:
         generated = ", ".join(result.generated) or "no secrets"
-        progress(
-            Event("env", f"created .env from .env.example ({len(result.added)} keys, generated {generated})")
-        )
+        progress(Event("env", f"created .env{source} ({len(result.added)} keys, generated {generated})"))
     elif result.added:
-        progress(Event("env", f"added to .env from .env.example: {', '.join(result.added)}"))
+        progress(Event("env", f"added to .env{source}: {', '.join(result.added)}"))
+    for key, before, after in result.updated:
+        why = f" ({result.host_user.reason})" if result.host_user else ""
+        progress(Event("env", f"updated {key} in .env: {before or '(empty)'} -> {after}{why}"))
     return result
 
 

@@ -184,8 +184,8 @@ CODES: tuple[Code, ...] = (
          "service web mounts ./config, which does not exist",
          "Create it, fix the path, or add `bind: {create_host_path: true}`."),
     Code("DS504", _I, "Bind-mount source will be created",
-         "service db mounts ./data/db, which does not exist yet: Compose creates an empty "
-         "directory",
+         "service db mounts ./data/db, which does not exist yet: `devstack up` creates an empty "
+         "directory, owned by you (plain Compose: by root)",
          "Nothing to do if an empty directory is what the service expects."),
     Code("DS505", _E, "Bind-mount source missing where a file is expected",
          "service web mounts ./nginx.conf at /etc/nginx/nginx.conf, which does not exist: Docker "

@@ -174,8 +174,8 @@ def _mounts(ctx: Context, name: str, service: dict[str, Any]) -> list[Finding]:
             findings.append(
                 finding(
                     "DS504",
-                    f"service {name} mounts {shown}, which does not exist yet: Compose creates "
-                    f"an empty directory{looks}",
+                    f"service {name} mounts {shown}, which does not exist yet: `devstack up` creates "
+                    f"an empty directory, owned by you (plain Compose: by root){looks}",
                     None,
                     where,
                 )

@@ -394,3 +394,23 @@ def test_runtime_check_every_declared_port_must_answer():
 def test_declared_ports_short_syntax_and_ranges():
     service = {"ports": ["127.0.0.1:8080:80", "[::1]:9000:9000/tcp", "5353:53/udp", "3000-3001:3000-3001"]}
     assert runtime.declared_ports(service) == [80, 9000, 3000, 3001]
+
+
+def test_up_writes_host_user_without_an_env_example(tmp_path):
+    """A project whose compose file uses ${HOST_UID} but has no .env.example still gets its
+    HOST_UID/HOST_GID in .env at `up`, and the event does not speak of a .env.example."""
+    from devstack.envfile import read_keys
+    from devstack.project import Project
+
+    (tmp_path / "compose.yaml").write_text(
+        'services:\n  app:\n    image: busybox\n    user: "${HOST_UID:-1000}:${HOST_GID:-1000}"\n'
+    )
+    project = Project.load(files=(str(tmp_path / "compose.yaml"),))
+    events = []
+    result = lifecycle._sync_env(project, events.append)
+    assert result is not None and result.created
+    keys = read_keys(tmp_path / ".env")
+    assert set(keys) == {"HOST_UID", "HOST_GID"} and keys["HOST_UID"].isdigit()
+    assert [e.message for e in events] == [f"created .env ({len(result.added)} keys, generated no secrets)"]
+    events.clear()
+    assert not lifecycle._sync_env(project, events.append).changed and events == []
