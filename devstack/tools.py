@@ -169,7 +169,7 @@ def _from_files(project: Project) -> Declared:
     if _interpolates(block.get("tools")):
         raise _NeedsCompose
     source = project.files[0].name if len(project.files) == 1 else "the compose files"
-    return Declared(_parse(block.get("tools"), source), frozenset(services), source)
+    return Declared(parse(block.get("tools"), source), frozenset(services), source)
 
 
 def _from_compose(project: Project) -> Declared:
@@ -184,7 +184,7 @@ def _from_compose(project: Project) -> Declared:
         )
     services = model.get("services")
     names = frozenset(str(s) for s in services) if isinstance(services, dict) else frozenset()
-    return Declared(_parse((block or {}).get("tools"), source), names, source)
+    return Declared(parse((block or {}).get("tools"), source), names, source)
 
 
 def _cache_key(project: Project) -> list[list[Any]] | None:
@@ -265,7 +265,8 @@ def _merged(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def _parse(raw: Any, source: str) -> dict[str, Tool]:
+def parse(raw: Any, source: str) -> dict[str, Tool]:
+    """The tools of an `x-devstack.tools` block; InvalidTools says what is wrong with it."""
     if raw is None:
         return {}
     where = f"x-devstack.tools in {source}"

@@ -124,6 +124,10 @@ CODES: tuple[Code, ...] = (
          "service web: healthcheck runs a program named `curl -f http://localhost/`",
          "Split the arguments ([\"CMD\", \"curl\", \"-f\", \"http://localhost/\"]) or use "
          "[\"CMD-SHELL\", \"curl -f http://localhost/\"]."),
+    Code("DS219", _W, "`x-devstack` block that devstack cannot use",
+         "tool npm runs in service 'app', which the project does not define",
+         "Fix the block (x-devstack.tools, x-devstack.databases): `devstack run` and `devstack db` "
+         "read it; Compose ignores it."),
     # DS3xx: variables and env files
     Code("DS301", _E, "Variable not set",
          "${WEB_PORT} is not set (in the shell or .env) and has no default",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from devstack import syntax
-from devstack.checks import Finding, Severity, capabilities, databases, files, links, paths, ports
+from devstack.checks import Finding, Severity, capabilities, databases, extension, files, links, paths, ports
 from devstack.checks import env as env_checks
 from devstack.checks.codes import finding
 from devstack.checks.context import Context, EngineView, NoEngine, Sources
@@ -39,6 +39,7 @@ MERGED: tuple[Check, ...] = (
     paths.check,
     capabilities.check,
     databases.check,
+    extension.check,
 )
 
 

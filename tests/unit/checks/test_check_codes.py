@@ -201,6 +201,26 @@ CASES = [
         },
     ),
     Case(
+        "DS219",
+        svc("image: a", "x-devstack:\n  tools:\n    npm: {service: app, command: [npm]}\n"),
+        svc("image: a", "x-devstack:\n  tools:\n    npm: {service: web, command: [npm]}\n"),
+    ),
+    Case(
+        "DS219",
+        svc("image: a", "x-devstack:\n  tools:\n    npm: {command: [npm]}\n"),
+        svc("image: a", "x-devstack:\n  tools: {}\n"),
+    ),
+    Case(
+        "DS219",
+        svc("image: mariadb:11.8", "x-devstack:\n  databases:\n    db: {}\n"),
+        svc("image: mariadb:11.8", "x-devstack:\n  databases:\n    web: {}\n"),
+    ),
+    Case(
+        "DS219",
+        svc("image: mariadb:11.8", "x-devstack:\n  databases:\n    web: {passwd: x}\n"),
+        svc("image: mariadb:11.8", "x-devstack:\n  databases:\n    web: {}\n"),
+    ),
+    Case(
         "DS217",
         svc("image: a\nnetworks: [proxy]", "networks:\n  proxy:\n    external: true\n"),
         svc("image: a\nnetworks: [proxy]", "networks:\n  proxy:\n    external: true\n"),
