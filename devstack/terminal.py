@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
-from devstack.progress import FAILED, FINAL, Event
+from devstack.progress import BUILT, FAILED, FINAL, Event
 
 MODES = ("auto", "live", "plain", "quiet")
 
@@ -242,6 +242,8 @@ class LiveView(View):
         if event.kind == "compose":
             return  # understood by the Board; the raw lines are for --verbose
         if event.kind == "service" and event.service:
+            if event.state == BUILT:  # kept above the rows: the next state replaces it at once
+                self.live.console.print(f"{event.service}: {event.message}", markup=False, highlight=False)
             with self._lock:
                 row = self.rows.get(event.service)
                 if row is None:

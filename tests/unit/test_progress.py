@@ -365,3 +365,18 @@ def test_live_view_without_colour_or_utf8(monkeypatch):
     plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", drawn)
     assert "+ cache ready in 1.2 s" in plain and "x job   exited with code 3" in plain
     assert not any(f"\x1b[{code}m" in drawn for code in ("31", "32", "1;31", "36"))
+
+
+def test_live_view_keeps_a_build_summary_above_the_rows(monkeypatch):
+    """A build that ends between two refreshes is still told: its summary is printed for good."""
+    import re
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = FakeTTY()
+    with terminal.open_view("live", out) as view:
+        view(Event("service", "building", "app", "building"))
+        view(Event("service", "built in 0.3 s (3 steps, 2 cached)", "app", "built", 0.3))
+        view(Event("service", "creating", "app", "creating"))
+        view(Event("service", "ready in 1.0 s", "app", "ready", 1.0))
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    assert "app: built in 0.3 s (3 steps, 2 cached)" in plain
