@@ -1062,6 +1062,21 @@ def test_wordpress_keeps_an_existing_site(bind_mount_dir: Path, project_name: st
     assert "exists! (not copying the WordPress version)" in web.logs()
 
 
+def test_wordpress_reads_php_ini_dir_conf_d(tmp_path: Path, project_name: str) -> None:
+    """As the official image: an ini file mounted into $PHP_INI_DIR/conf.d overrides PHP's
+    defaults, for the web server's PHP (mod_php) and the CLI alike."""
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "zz-test.ini").write_text("memory_limit = 384M\n")
+    conf_d.chmod(0o755)
+    web = run_container(WORDPRESS, project_name, {}, volumes={conf_d: "/usr/local/etc/php/conf.d:ro"})
+    assert web.exec("sh", "-c", "echo $PHP_INI_DIR").stdout.strip() == "/usr/local/etc/php"
+    assert web.exec("php", "-r", 'echo ini_get("memory_limit");').stdout == "384M"
+    web.wait_until("sh", "-c", "curl -sf -o /dev/null http://127.0.0.1/readme.html")
+    web.exec("sh", "-c", "echo '<?php echo ini_get(\"memory_limit\");' > /var/www/html/ini.php")
+    assert web.exec("curl", "-s", "http://127.0.0.1/ini.php").stdout == "384M"
+
+
 # --- memcached:1.6 -------------------------------------------------------------------------
 
 MEMCACHED = "memcached:1.6"
