@@ -43,6 +43,9 @@ def install() -> None:
     if not (BENCH_VENV / "bin" / "python").exists():
         venv.create(BENCH_VENV, with_pip=True)
     py = str(BENCH_VENV / "bin" / "python")
+    # setuptools builds through build/ and never empties it: a module deleted from the tree
+    # would still be in the wheel.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     with tempfile.TemporaryDirectory() as dist:
         subprocess.run(
             [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, str(ROOT)],

@@ -287,10 +287,22 @@ def open_view(progress: str | None, quiet: bool, *, as_json: bool = False, verbo
 @click.option("-v", "--verbose", is_flag=True, help="Show INFO findings too.")
 def check(files: tuple[str, ...], project_name: str | None, as_json: bool, verbose: bool) -> int:
     """Check the stack without starting it (exit 1 on errors)."""
+    from devstack.background import Background
+    from devstack.compose import ComposeRunner
+    from devstack.errors import ComposeNotFound
+
+    project = _project(files, project_name)
+    runner: ComposeRunner | None = None
+    model_job: Background | None = None
+    try:  # `compose config` first: it runs while the checks are imported and the files read
+        runner = ComposeRunner(project)
+        model_job = Background(runner.model)
+    except ComposeNotFound:
+        pass  # lifecycle.check reports it
     from devstack import lifecycle
     from devstack.checks import has_errors
 
-    result = lifecycle.check(_project(files, project_name))
+    result = lifecycle.check(project, runner, model_job=model_job)
     if as_json:
         click.echo(report.findings_json(result.findings))
     else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devstack.background import Background
 from devstack.checks import Finding, Severity, has_errors
 from devstack.compose import ComposeModel, ComposeRunner
 from devstack.errors import (
@@ -125,7 +126,7 @@ class UpResult:
 def check(
     project: Project,
     runner: ComposeRunner | None = None,
-    model_job: _Background | None = None,
+    model_job: Background | None = None,
     engine_view: EngineView | None = None,
 ) -> CheckResult:
     """Static findings: the files as written, and Compose's merged model when Compose answers.
@@ -137,13 +138,14 @@ def check(
     try:
         runner = runner or ComposeRunner(project)
         # `compose config` runs while the files are read and the checks imported.
-        model_job = model_job or _Background(runner.model)
+        model_job = model_job or Background(runner.model)
     except ComposeNotFound as exc:
         runner, model_job, no_compose = None, None, exc.message
     from devstack.checks import static
     from devstack.checks.context import load_sources
 
     sources = load_sources(project)
+    engine = engine_view or _Engine()
     compose: ComposeModel | None = None
     if runner is not None and model_job is not None:
         if has_errors(list(sources.findings)):
@@ -153,19 +155,36 @@ def check(
             _settle(model_job)
             compose = ComposeModel(None, unavailable="the compose files have errors (above)")
         else:
+            if model_job.is_alive() and isinstance(engine, _Engine) and _uses_start_interval(sources):
+                engine.version()  # the capabilities check will ask: ask while Compose works
             model_job.join()
             compose = model_job.value
-    findings = static.run(project, sources, compose, engine=engine_view or _Engine(), no_compose=no_compose)
+    findings = static.run(project, sources, compose, engine=engine, no_compose=no_compose)
     return CheckResult(findings, sources, compose)
+
+
+def _uses_start_interval(sources: Sources) -> bool:
+    return any(
+        isinstance(service, dict)
+        and isinstance(service.get("healthcheck"), dict)
+        and "start_interval" in service["healthcheck"]
+        for source in sources.files
+        for service in source.services().values()
+    )
 
 
 class _Engine:
     """The engine as checks see it, imported only when a check asks (most never do)."""
 
-    def version(self) -> str | None:
-        from devstack import engine
+    def __init__(self) -> None:
+        self._version: tuple[str | None] | None = None
 
-        return engine.version()
+    def version(self) -> str | None:
+        if self._version is None:
+            from devstack import engine
+
+            self._version = (engine.version(),)
+        return self._version[0]
 
     def exists(self, kind: str, name: str) -> bool | None:
         from devstack import engine
@@ -195,14 +214,14 @@ def up(
     _require_compose_v2(project, runner)
     # `compose config` starts at once; the .env sync and the engine ping run while it works.
     # If the sync changes .env, Compose's answer may be stale, so it is asked again.
-    model_job = _Background(runner.model)
+    model_job = Background(runner.model)
     env_result = _sync_env(project, progress)
     engine.quick_ping()  # pre-flight without importing the SDK: the socket answers /_ping
     # Never take over another checkout's containers: asked of the engine while the checks run.
-    ownership = _Background(lambda: own_containers(project))
+    ownership = Background(lambda: own_containers(project))
     if env_result is not None and env_result.changed:
         _settle(model_job)
-        model_job = _Background(runner.model)
+        model_job = Background(runner.model)
     checked = _preflight(project, runner, model_job, progress)
     ownership.join()
     wanted = _services_to_start(project, checked, services)
@@ -259,7 +278,7 @@ def _require_compose_v2(project: Project, runner: ComposeRunner) -> None:
 
 
 def _preflight(
-    project: Project, runner: ComposeRunner, model_job: _Background, progress: Progress
+    project: Project, runner: ComposeRunner, model_job: Background, progress: Progress
 ) -> CheckResult:
     """The static checks; nothing starts when they find an error."""
     if runner.binary.v1:
@@ -376,28 +395,6 @@ def _runtime_checks(
     return findings  # shown with the table, before the one verdict (report.up_summary)
 
 
-class _Background(threading.Thread):
-    """Run a function in a thread; join() re-raises its exception here."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.fn = fn
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self.value = self.fn()
-        except BaseException as exc:  # handed to the caller in join()
-            self.error = exc
-
-    def join(self, timeout: float | None = None) -> None:
-        super().join(timeout)
-        if self.error is not None:
-            raise self.error
-
-
 def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
     """`.env` from `.env.example` (created, or missing keys added) and HOST_UID/HOST_GID for
     compose files that use them (see ownership.py); each change reported as an event."""
@@ -424,7 +421,7 @@ def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None
     return result
 
 
-def _settle(job: _Background) -> None:
+def _settle(job: Background) -> None:
     """Wait for a job whose result is no longer wanted; its errors do not matter either."""
     try:
         job.join()
