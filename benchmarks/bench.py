@@ -178,6 +178,9 @@ def _project(tmp: str, stack: str = "drupal") -> Path:
         check=True,
         capture_output=True,
     )
+    # Behind a TLS-intercepting proxy, pip and npm in the image builds need its CA (docker/certs/).
+    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+        shutil.copy(cert, site / "docker" / "certs" / cert.name)
     uid, gid = (4242, 4242) if os.getuid() == 0 else (os.getuid(), os.getgid())
     with (site / ".env").open("a") as env:
         env.write(f"\n# devstack:keep\nHOST_UID={uid}\n# devstack:keep\nHOST_GID={gid}\n")
