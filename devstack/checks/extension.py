@@ -33,7 +33,8 @@ def _tools(ctx: Context, block: dict) -> list[Finding]:
     from devstack import tools
 
     try:
-        declared = tools.parse(block.get("tools"), "the compose file")
+        files = ctx.project.files
+        declared = tools.parse(block.get("tools"), files[0].name if len(files) == 1 else "the compose files")
     except DevstackError as exc:
         return [finding("DS219", exc.message, exc.hint, ctx.where(None, "x-devstack", "tools"))]
     findings = []
