@@ -67,7 +67,9 @@ ENV = """DB_NAME=app
 DB_USER=app
 DB_PASSWORD=first-password
 DB_ROOT_PASSWORD=root-password
+# devstack:keep (the tests run as root, for whom devstack would write 0)
 HOST_UID={uid}
+# devstack:keep
 HOST_GID={uid}
 """
 
