@@ -200,6 +200,22 @@ def _remove(site: Path, stack: str) -> None:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
 
 
+def _up_from_stopped(site: Path, runs: int) -> tuple[float, float]:
+    """`devstack up` vs `docker compose up -d --wait`, each from a stopped stack: medians."""
+    down = [*_compose(), "down", "--timeout", "10"]
+
+    def cold(argv: list[str]) -> float:
+        wall(down, cwd=site)
+        return wall(argv, cwd=site)
+
+    return side_by_side(
+        runs,
+        lambda: cold([DEVSTACK, "up"]),
+        lambda: cold([*_compose(), "up", "-d", "--wait"]),
+        warmup=0,
+    )
+
+
 def _compose() -> list[str]:
     return ["docker", "compose"]
 
@@ -277,7 +293,6 @@ def bench_up(runs: int) -> list[Outcome]:
 
 def _bench_up_stack(runs: int, tmp: str, stack: str) -> list[Outcome]:
     site = _project(tmp, stack)
-    down = [*_compose(), "down", "--timeout", "10"]
     out = []
     try:
         wall([DEVSTACK, "up"], cwd=site)  # builds the image and initialises the data once, untimed
@@ -288,17 +303,8 @@ def _bench_up_stack(runs: int, tmp: str, stack: str) -> list[Outcome]:
         )
         out.append(Outcome(f"devstack up (running) vs docker compose up -d ({stack})", ours, ref, 1.3))
 
-        def cold(argv: list[str]) -> float:
-            wall(down, cwd=site)
-            return wall(argv, cwd=site)
-
         cold_runs = max(5, runs // 5)
-        ours, ref = side_by_side(
-            cold_runs,
-            lambda: cold([DEVSTACK, "up"]),
-            lambda: cold([*_compose(), "up", "-d", "--wait"]),
-            warmup=0,
-        )
+        ours, ref = _up_from_stopped(site, cold_runs)
         out.append(
             Outcome(
                 f"devstack up (stopped->ready) vs up -d --wait ({stack})",
@@ -520,26 +526,6 @@ def bench_proxy(runs: int) -> list[Outcome]:
 APP_STACKS = {"django": ("web", ["python", "-c", "pass"]), "node": ("app", ["node", "-e", "0"])}
 
 
-def _app_project(tmp: str, stack: str) -> Path:
-    """A generated STACK project on a free port, named dsbench-STACK-<pid>, trusting the host's
-    extra CA certificates (its build fetches from PyPI or npm through this network's proxy)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    site = Path(tmp) / stack
-    name = f"dsbench-{stack}-{os.getpid()}"
-    subprocess.run(
-        [DEVSTACK, "new", stack, str(site), "--no-input", "--name", name, "--set", f"web_port={port}"],
-        check=True,
-        capture_output=True,
-    )
-    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
-        shutil.copy(cert, site / "docker" / "certs" / cert.name)
-    return site
-
-
 def bench_apps(runs: int) -> list[Outcome]:
     """django and node: cold image build, and `devstack up` from stopped to ready vs Compose."""
     if not have_engine():
@@ -548,23 +534,13 @@ def bench_apps(runs: int) -> list[Outcome]:
     cold_runs = max(5, runs // 5)
     for stack in APP_STACKS:
         with tempfile.TemporaryDirectory() as tmp:
-            site = _app_project(tmp, stack)
+            site = _project(tmp, stack)
             down = [*_compose(), "down", "--timeout", "10"]
             try:
                 build = wall([*_compose(), "build", "--no-cache"], cwd=site)
                 out.append(Outcome(f"{stack}: image build, no layer cache (wall)", build, None, None))
                 wall([DEVSTACK, "up"], cwd=site)  # first start: database initialised, untimed
-
-                def cold(argv: list[str], site: Path = site, down: list[str] = down) -> float:
-                    wall(down, cwd=site)
-                    return wall(argv, cwd=site)
-
-                ours, ref = side_by_side(
-                    cold_runs,
-                    lambda: cold([DEVSTACK, "up"]),
-                    lambda: cold([*_compose(), "up", "-d", "--wait"]),
-                    warmup=0,
-                )
+                ours, ref = _up_from_stopped(site, cold_runs)
                 out.append(
                     Outcome(
                         f"{stack}: devstack up (stopped->healthy) vs up -d --wait",
@@ -578,7 +554,7 @@ def bench_apps(runs: int) -> list[Outcome]:
                 subprocess.run(down, cwd=site, capture_output=True, check=False)
                 service = APP_STACKS[stack][0]
                 subprocess.run(
-                    ["docker", "image", "rm", "-f", f"dsbench-{stack}-{os.getpid()}-{service}"],
+                    ["docker", "image", "rm", "-f", f"{_project_name(stack)}-{service}"],
                     capture_output=True,
                     check=False,
                 )
@@ -590,7 +566,7 @@ def bench_run(runs: int) -> list[Outcome]:
     if not have_engine():
         return [Outcome("devstack run (skipped: no Docker engine)", 0, None, None)]
     with tempfile.TemporaryDirectory() as tmp:
-        site = _app_project(tmp, "node")
+        site = _project(tmp, "node")
         down = [*_compose(), "down", "--timeout", "10"]
         try:
             wall([DEVSTACK, "up"], cwd=site)

@@ -358,22 +358,6 @@ def _tree_bytes(path: Path, skipped: Iterable[str] = ()) -> int:
     return total
 
 
-class _Counter:
-    """A write-through stream that counts bytes (for the archive's size)."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.out = out
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.out.write(data)
-        self.count += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.out.flush()
-
-
 def _write_archive(out: IO[bytes], fill: Callable[[tarfile.TarFile], int]) -> int:
     """A zstd-compressed tar, filled by `fill` (which returns the bytes of data it added)."""
     import zstandard
@@ -615,8 +599,10 @@ def snapshot(
     part = archive.with_name(f".{archive.name}.part")
     try:
         step(f"archiving {db.where()}")
+        from devstack.dump import CountingWriter
+
         with open(part, "wb") as handle:
-            counter = _Counter(handle)
+            counter = CountingWriter(handle)
             if host is not None and _readable_tree(host):
                 skipped = recycled_wal(host) if db.engine == "postgres" else set()
                 data_bytes = _archive_host_dir(counter, host, skipped)  # type: ignore[arg-type]

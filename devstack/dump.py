@@ -97,7 +97,7 @@ class _Writer:
 
     def _run(self) -> None:
         try:
-            counting = _CountingWriter(self.out)
+            counting = CountingWriter(self.out)
             stream = _compressing(counting, self.fmt)
             while True:
                 data = self.queue.get()
@@ -123,7 +123,9 @@ class _Writer:
             raise self.error
 
 
-class _CountingWriter:
+class CountingWriter:
+    """A write-through stream that counts bytes (a dump's or an archive's size)."""
+
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.count = 0

@@ -142,6 +142,7 @@ def check(
     except ComposeNotFound as exc:
         runner, model_job, no_compose = None, None, exc.message
     from devstack.checks import static
+    from devstack.checks.capabilities import start_interval_users
     from devstack.checks.context import load_sources
 
     sources = load_sources(project)
@@ -155,22 +156,16 @@ def check(
             _settle(model_job)
             compose = ComposeModel(None, unavailable="the compose files have errors (above)")
         else:
-            if model_job.is_alive() and isinstance(engine, _Engine) and _uses_start_interval(sources):
+            if (
+                model_job.is_alive()
+                and isinstance(engine, _Engine)
+                and any(start_interval_users(source.services()) for source in sources.files)
+            ):
                 engine.version()  # the capabilities check will ask: ask while Compose works
             model_job.join()
             compose = model_job.value
     findings = static.run(project, sources, compose, engine=engine, no_compose=no_compose)
     return CheckResult(findings, sources, compose)
-
-
-def _uses_start_interval(sources: Sources) -> bool:
-    return any(
-        isinstance(service, dict)
-        and isinstance(service.get("healthcheck"), dict)
-        and "start_interval" in service["healthcheck"]
-        for source in sources.files
-        for service in source.services().values()
-    )
 
 
 class _Engine:

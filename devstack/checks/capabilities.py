@@ -8,6 +8,8 @@ that much longer for every service with a healthcheck.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from devstack.checks import Finding
 from devstack.checks.codes import finding
@@ -27,12 +29,19 @@ def ignores_start_interval(version: str | None) -> bool:
     return major is not None and major < START_INTERVAL_SINCE
 
 
-def check(ctx: Context) -> list[Finding]:
-    users = {
-        name: service["healthcheck"]
-        for name, service in ctx.services.items()
-        if isinstance(service.get("healthcheck"), dict) and "start_interval" in service["healthcheck"]
+def start_interval_users(services: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The healthchecks (by service) that set `start_interval`."""
+    return {
+        str(name): service["healthcheck"]
+        for name, service in services.items()
+        if isinstance(service, dict)
+        and isinstance(service.get("healthcheck"), dict)
+        and "start_interval" in service["healthcheck"]
     }
+
+
+def check(ctx: Context) -> list[Finding]:
+    users = start_interval_users(ctx.services)
     if not users:
         return []
     version = ctx.engine.version()  # asked only when a service uses start_interval

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from devstack.checks import Finding
+from devstack.checks.codes import finding
 from devstack.checks.context import Context
 
 
 def check(ctx: Context) -> list[Finding]:
-    """Files of a database's bind-mounted data directory owned by an unexpected uid."""
+    """Files of a database's bind-mounted data directory owned by an unexpected uid; a
+    malformed `x-devstack.databases` (DS219, as the db commands would refuse it)."""
     from devstack import db, dbcheck
     from devstack.errors import UsageError
 
     try:
         databases = db.discover(ctx.model or {})
-    except UsageError:
-        return []  # a malformed x-devstack.databases is reported by the db commands
+    except UsageError as exc:
+        return [finding("DS219", exc.message, exc.hint, ctx.where(None, "x-devstack", "databases"))]
     return dbcheck.legacy_ownership([d for d in databases if d.service in ctx.services])
