@@ -43,6 +43,28 @@ class ComposeBinary:
 
 _probed: dict[str, ComposeBinary] = {}
 
+# Commands started before they were asked for (ComposeRunner.start_config), by (argv, cwd, env).
+_Key = tuple[tuple[str, ...], str, tuple[tuple[str, str], ...]]
+_started: dict[_Key, subprocess.Popen[str]] = {}
+
+
+def _key(argv: Sequence[str], cwd: object, env: Mapping[str, str]) -> _Key:
+    return tuple(argv), str(cwd), tuple(sorted(env.items()))
+
+
+def _claim(argv: Sequence[str], cwd: object, env: Mapping[str, str]) -> subprocess.Popen[str] | None:
+    """The process start_config started for exactly this command, if any (taken once)."""
+    if not _started:
+        return None
+    return _started.pop(_key(argv, cwd, env), None)
+
+
+def _kill_unclaimed() -> None:
+    while _started:
+        _, proc = _started.popitem()
+        proc.kill()
+        proc.communicate()
+
 
 def _version_of(argv: Sequence[str]) -> str | None:
     try:
@@ -304,6 +326,35 @@ class ComposeRunner:
         named = ["-p", self.project.name] if name or self.project.explicit_name else []
         return [*self.binary.argv, "--project-directory", str(self.project.root), *files, *named, *args]
 
+    def _spawn(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+        try:
+            return subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=self.project.root,
+                env=env,
+            )
+        except FileNotFoundError as exc:
+            raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+
+    def start_config(self) -> None:
+        """Start `model()`'s first `config` call now, for a `run` of the same command to take.
+
+        The process is taken only by a call with exactly its argv, directory and environment
+        (see _claim); one that nobody takes is killed when devstack exits.
+        """
+        if self.binary.v1:
+            return
+        argv = self.argv(*self._config_args(), name=False)
+        env = self._env()
+        _started[_key(argv, self.project.root, env)] = self._spawn(argv, env)
+        if len(_started) == 1:
+            import atexit
+
+            atexit.register(_kill_unclaimed)
+
     def _env(self) -> dict[str, str]:
         env = dict(self.project.shell_env)
         if not self.binary.v1:
@@ -315,17 +366,8 @@ class ComposeRunner:
     ) -> subprocess.CompletedProcess[str]:
         """Run a short compose command and capture its output."""
         argv = self.argv(*args, name=name)
-        try:
-            popen = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=self.project.root,
-                env=self._env(),
-            )
-        except FileNotFoundError as exc:
-            raise ComposeNotFound(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        env = self._env()
+        popen = _claim(argv, self.project.root, env) or self._spawn(argv, env)
         self._running.add(popen)
         try:
             stdout, stderr = popen.communicate(timeout=timeout)
@@ -417,9 +459,7 @@ class ComposeRunner:
             data = yaml.load(proc.stdout, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         else:
             yaml_format = "yaml" in flags
-            if not yaml_format:
-                flags = ("--format", "json", *flags)
-            proc = self.run("--profile", "*", "config", *flags, timeout=CONFIG_TIMEOUT, name=False)
+            proc = self.run(*self._config_args(*flags), timeout=CONFIG_TIMEOUT, name=False)
             if yaml_format:
                 from devstack.composefile import parse
 
@@ -427,6 +467,12 @@ class ComposeRunner:
             else:
                 data = json.loads(proc.stdout)
         return (data if isinstance(data, dict) else {}), proc.stderr
+
+    def _config_args(self, *flags: str) -> tuple[str, ...]:
+        """`config` of every profile, as JSON unless the flags ask for YAML (v2)."""
+        if "yaml" not in flags:
+            flags = ("--format", "json", *flags)
+        return ("--profile", "*", "config", *flags)
 
     def model(self, *flags: str) -> ComposeModel:
         """The merged model of every profile, from one `config` call when all is well.
