@@ -88,10 +88,85 @@ def generate_secret(length: int = 32) -> str:
 
 
 def read_keys(path: Path) -> dict[str, str | None]:
-    """Keys and values of a .env file, parsed as python-dotenv (and Compose) parse them."""
-    from dotenv import dotenv_values
+    """Keys and values of a .env file (or a service's env_file), as Compose reads them."""
+    return parse(path.read_text("utf-8", errors="replace"))
 
-    return dict(dotenv_values(path, interpolate=False))
+
+# Compose's .env grammar (compose-go's dotenv parser): `KEY=value`, `export KEY=value`, the
+# YAML-like `KEY: value`; names of letters, digits and `_.-[]`.
+_ASSIGNMENT = re.compile(r"(?:export[ \t]+)?([\w.\-\[\]]+)[ \t]*(?:([=:])[ \t\v\f]*(.*))?", re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def parse(text: str) -> dict[str, str | None]:
+    """Keys and values of .env text as Compose reads them, without interpolating `${VAR}`.
+
+    Quoted values may span lines; in double quotes `\\n`, `\\t`, `\\r`, `\\a`, `\\b`, `\\f`,
+    `\\v` are control characters and `\\\\`, `\\"`, `\\$` the character itself (other backslashes
+    stay); in single quotes only the quote can be escaped. An unquoted value ends at
+    the line's end or at ` #`. A bare `KEY` takes the shell's value: None here. A line Compose
+    would refuse (a name with other characters, an unclosed quote) is skipped: Compose itself
+    reports it when it reads the file.
+    """
+    values: dict[str, str | None] = {}
+    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index].lstrip()
+        index += 1
+        match = _ASSIGNMENT.fullmatch(line)
+        if not line or line.startswith("#") or not match:
+            continue
+        key, sign, rest = match.groups()
+        if not sign:
+            values[key] = None
+        elif rest[:1] in ("'", '"'):
+            value, index = _quoted(rest, lines, index)
+            if value is not None:
+                values[key] = value
+        else:
+            values[key] = rest.partition(" #")[0].rstrip()
+    return values
+
+
+def _quoted(rest: str, lines: list[str], index: int) -> tuple[str | None, int]:
+    """The quoted value that starts `rest` (continued on the following lines if it must) and the
+    index of the line after it; None when the quote is never closed."""
+    quote, text = rest[0], rest[1:]
+    while True:
+        end = _closing_quote(text, quote)
+        if end >= 0:
+            break
+        if index >= len(lines):
+            return None, index
+        text += "\n" + lines[index]
+        index += 1
+    raw = text[:end]
+    if quote == "'":
+        return raw.replace("\\'", "'"), index
+    return _ESCAPE.sub(_double_quoted_escape, raw), index
+
+
+def _closing_quote(text: str, quote: str) -> int:
+    escaped = False
+    for position, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == quote:
+            return position
+    return -1
+
+
+_DOUBLE_QUOTED_ESCAPES = {
+    "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+    "\\": "\\", '"': '"', "$": "$",
+}  # fmt: skip
+
+
+def _double_quoted_escape(match: re.Match[str]) -> str:
+    return _DOUBLE_QUOTED_ESCAPES.get(match.group(1), match.group(0))
 
 
 def parse_example(text: str) -> list[ExampleEntry]:
