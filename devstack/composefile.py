@@ -12,9 +12,14 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import yaml
+from devstack.yamlimport import import_yaml
+
+if TYPE_CHECKING:
+    import yaml
+else:
+    yaml = import_yaml()  # `import yaml`, minus a regex compile at start-up: see yamlimport.py
 
 Key = tuple[Any, ...]  # a path into the data: ("services", "web", "ports", 0)
 
