@@ -33,6 +33,7 @@ class PortHolder:
 _client: Any = None
 # The engine names a volume that has no name of its own with 64 hex digits.
 _ANONYMOUS = re.compile(r"[0-9a-f]{64}")
+_SERVER_HEADER = re.compile(rb"^Server: *Docker/([0-9][^\s(]*)", re.IGNORECASE | re.MULTILINE)
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
@@ -70,6 +71,12 @@ def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[in
 
     For the hot paths of `up` and `check` and small calls; everything else goes through the SDK.
     """
+    status, _, body = _local_request(path, timeout, method)
+    return status, body
+
+
+def _local_request(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[int, bytes, bytes]:
+    """_local_get with the response's header lines too: (status, headers, body)."""
     host = docker_host()
     if not host.startswith("unix://"):
         raise _NotLocal(host)
@@ -88,7 +95,7 @@ def _local_get(path: str, timeout: float = 5.0, method: str = "GET") -> tuple[in
     head, _, body = raw.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n", 1)[0].split()
     status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
-    return status, body
+    return status, head, body
 
 
 def quick_ping(timeout: float = 3.0) -> None:
@@ -478,6 +485,12 @@ def version() -> str | None:
     """The engine's version ("26.1.5"), or None when it cannot be asked. A local engine is asked
     over its socket (no SDK import)."""
     try:
+        # Docker names its version in every answer's Server header: /_ping takes 0.5 ms where
+        # /version (which asks containerd and runc for theirs) takes 6.
+        status, head, _ = _local_request("/_ping", timeout=3.0)
+        server = _SERVER_HEADER.search(head) if status == 200 else None
+        if server:
+            return server.group(1).decode("ascii", "replace")
         status, body = _local_get("/version", timeout=3.0)
         if status == 200:
             return str(json.loads(body).get("Version") or "") or None

@@ -32,3 +32,14 @@ def test_missing_external_network_and_volume_are_named(tmp_path, project_name):
         ["docker", "volume", "create", *label, f"{project_name}-shared"], check=True, capture_output=True
     )
     assert "DS217" not in [f.code for f in lifecycle.check(project).findings]
+
+
+def test_engine_version_from_ping_matches_version() -> None:
+    """engine.version() reads /_ping's Server header; /version says the same."""
+    import json
+
+    from devstack import engine
+
+    status, body = engine._local_get("/version", timeout=3.0)
+    assert status == 200
+    assert engine.version() == json.loads(body)["Version"]
