@@ -376,12 +376,12 @@ def _runtime_checks(
 
     An unchanged running stack was checked when it started.
     """
-    from devstack import dbcheck, engine, syntax
-    from devstack.checks import runtime
-
     changed = {c.service for c in containers if _started_after(c.started_at, up_wall - CLOCK_SLACK_SECONDS)}
     if not changed:
         return []
+    from devstack import dbcheck, engine, syntax
+    from devstack.checks import runtime
+
     by_service = {c.service: c for c in containers if c.state == "running"}
     # Which variables are required (`${VAR:?}`) is only visible before interpolation.
     raw = runner.model("--no-interpolate").data or {}

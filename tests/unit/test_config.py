@@ -29,6 +29,18 @@ def test_the_user_file_is_in_the_xdg_config_directory(isolated_home, monkeypatch
     assert config.user_file() == isolated_home / "mine.toml"
 
 
+@pytest.mark.parametrize("xdg", [None, "", "  ", "/tmp/xdg-config"])
+def test_the_user_file_is_where_platformdirs_says(isolated_home, monkeypatch, xdg):
+    """On Linux devstack computes the directory itself (platformdirs costs 10 ms to import)."""
+    from platformdirs import user_config_path
+
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert config.user_file() == user_config_path("devstack") / "config.toml"
+
+
 @pytest.mark.parametrize(
     ("flag", "env", "project", "user", "expected", "source"),
     [
