@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
 _READER_PATTERN = "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+
+
+_patching = threading.Lock()
 
 
 class _Deferred:
@@ -31,19 +35,24 @@ class _Deferred:
 
 
 def import_yaml() -> ModuleType:
-    """`import yaml`, with the reader's pattern deferred (any other pattern compiles as usual)."""
-    if "yaml" in sys.modules:
-        return sys.modules["yaml"]
-    real = re.compile
+    """`import yaml`, with the reader's pattern deferred (any other pattern compiles as usual).
 
-    def compile_deferring(pattern: Any, flags: Any = 0) -> Any:
-        if pattern == _READER_PATTERN:
-            return _Deferred(pattern, flags, real)
-        return real(pattern, flags)
+    Always through `import yaml`, never a look in sys.modules: a thread that is importing it
+    meanwhile (`compose config` on Compose v1 parses YAML in a thread) has a half-made module
+    there, and the import statement waits for that thread to finish it.
+    """
+    with _patching:
+        real = re.compile
+        if "yaml" not in sys.modules:
 
-    re.compile = compile_deferring
-    try:
-        import yaml
-    finally:
-        re.compile = real
+            def compile_deferring(pattern: Any, flags: Any = 0) -> Any:
+                if pattern == _READER_PATTERN:
+                    return _Deferred(pattern, flags, real)
+                return real(pattern, flags)
+
+            re.compile = compile_deferring
+        try:
+            import yaml
+        finally:
+            re.compile = real
     return yaml
