@@ -248,6 +248,15 @@ def project_options(fn: Callable[..., Any] | None = None, *, short_file: bool = 
     return decorate(fn) if fn is not None else decorate
 
 
+def _confirm_by_name(what: str, warning: str, kind: str, name: str) -> None:
+    """Deleting data: the user types the project's (or service's) name; --yes off a terminal."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} deletes data: confirm with --yes when not on a terminal")
+    typed = click.prompt(f"{warning} Type the {kind} name ({name}) to confirm")
+    if typed.strip() != name:
+        raise UsageError(f"the {kind} name did not match; nothing was changed or deleted")
+
+
 def _project(files: tuple[str, ...], project_name: str | None) -> Project:
     from devstack.project import Project
 
@@ -385,13 +394,9 @@ def down(
 
     project = _project(files, project_name)
     if volumes and not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("--volumes deletes data: confirm with --yes when not on a terminal")
-        typed = click.prompt(
-            f"This deletes the named volumes of {project.name}. Type the project name to confirm"
+        _confirm_by_name(
+            "--volumes", f"This deletes the named volumes of {project.name}.", "project", project.name
         )
-        if typed.strip() != project.name:
-            raise UsageError("project name did not match; nothing was deleted")
     with open_view(progress, quiet, verbose=verbose) as view:
         result = lifecycle.down(project, volumes=volumes, progress=view)
     click.echo(report.down_summary(project.name, volumes, result))
@@ -651,13 +656,7 @@ def remove(
         return
     doomed = report.data_of(plan)
     if volumes and doomed and not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("--volumes deletes data: confirm with --yes when not on a terminal")
-        typed = click.prompt(
-            f"This deletes {', '.join(doomed)} for good. Type the service name ({service}) to confirm"
-        )
-        if typed.strip() != service:
-            raise UsageError("the name did not match; nothing was changed or deleted")
+        _confirm_by_name("--volumes", f"This deletes {', '.join(doomed)} for good.", "service", service)
     try:
         result = addons.apply(plan)
     except ChecksFailed as exc:
@@ -1242,14 +1241,12 @@ def db_reset(files: tuple[str, ...], project_name: str | None, service: str | No
 
     target = _db_target(files, project_name, service)
     if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("db reset deletes data: confirm with --yes when not on a terminal")
-        typed = click.prompt(
-            f"This deletes every file of {target.db.service} in {target.db.where()}. "
-            "Type the project name to confirm"
+        _confirm_by_name(
+            "db reset",
+            f"This deletes every file of {target.db.service} in {target.db.where()}.",
+            "project",
+            target.project.name,
         )
-        if typed.strip() != target.project.name:
-            raise UsageError("project name did not match; nothing was deleted")
     result = datadir.reset(target, step=_steps)
     click.echo(
         f"Deleted the files of {target.db.service} ({result.where}). "

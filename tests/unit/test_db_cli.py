@@ -59,3 +59,36 @@ def test_export_refuses_a_terminal_as_stdout(run, tmp_path, monkeypatch, mocker)
 
 def test_sizes():
     assert cli._size(999) == "999 B" and cli._size(1500) == "1.5 KB" and cli._size(2_500_000_000) == "2.5 GB"
+
+
+def _typed_on_a_terminal(monkeypatch, answer: str) -> None:
+    stdin = Tty(answer + "\n")
+    monkeypatch.setattr(sys, "stdin", stdin)
+
+
+def test_reset_on_a_terminal_wants_the_project_name_typed(run, tmp_path, monkeypatch, mocker):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.chdir(tmp_path)
+    target = mocker.Mock()
+    target.db.service, target.db.where.return_value, target.project.name = "db", "./data/db", "shop"
+    mocker.patch.object(cli, "_db_target", return_value=target)
+    reset = mocker.patch("devstack.datadir.reset")
+    _typed_on_a_terminal(monkeypatch, "shp")
+    result = run("db", "reset")
+    assert result.exit_code == 2 and "project name did not match; nothing was changed" in result.err
+    assert "Type the project name (shop) to confirm" in result.out
+    reset.assert_not_called()
+    _typed_on_a_terminal(monkeypatch, "shop")
+    run("db", "reset")
+    reset.assert_called_once()
+
+
+def test_down_volumes_on_a_terminal_wants_the_project_name_typed(run, tmp_path, monkeypatch, mocker):
+    (tmp_path / "compose.yaml").write_text("name: shop\nservices: {}\n")
+    monkeypatch.chdir(tmp_path)
+    down = mocker.patch("devstack.lifecycle.down")
+    _typed_on_a_terminal(monkeypatch, "nope")
+    result = run("down", "--volumes")
+    assert result.exit_code == 2 and "project name did not match" in result.err
+    assert "deletes the named volumes of shop" in result.out
+    down.assert_not_called()
