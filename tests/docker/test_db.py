@@ -360,6 +360,23 @@ def test_a_damaged_file_changes_nothing(at, run, tmp_path):
     assert at.sql("SELECT count(*) FROM fruit;") == "2"
 
 
+def test_a_gzip_dump_decompressed_in_the_container_loads_every_row(at, run, tmp_path):
+    # Several megabytes of SQL in two gzip members, the last line without a newline.
+    rows = b"".join(b"INSERT INTO many VALUES (%d);\n" % i for i in range(60000))
+    dump = tmp_path / "many.sql.gz"
+    dump.write_bytes(
+        gzip.compress(b"CREATE TABLE many (id int);\n" + rows)
+        + gzip.compress(b"DELETE FROM many WHERE id = 0;")
+    )
+    result = run("db", "import", "--keep", str(dump))
+    assert result.exit_code == 0, result.err
+    assert "of SQL" not in result.out  # not counted: the container decompressed it
+    counts = at.sql("SELECT count(*), min(id), max(id) FROM many;").replace("|", " ").split()
+    assert counts == ["59999", "1", "59999"]
+    assert at.sql("SELECT count(*) FROM fruit;") == "2"
+    at.sql("DROP TABLE many;")
+
+
 def test_a_file_damaged_past_its_start_is_reported_and_loads_nothing_of_its_end(at, run, tmp_path):
     # Past the first megabyte that is read on the host: found by gzip in the container.
     body = b"".join(b"INSERT INTO fruit VALUES (%d, 'x');\n" % i for i in range(100, 100100))
