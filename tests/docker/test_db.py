@@ -377,6 +377,17 @@ def test_a_gzip_dump_decompressed_in_the_container_loads_every_row(at, run, tmp_
     at.sql("DROP TABLE many;")
 
 
+def test_an_sql_error_early_in_a_large_gzip_dump_is_the_sql_s_not_the_file_s(at, run, tmp_path):
+    # The client quits on the error while gzip is still writing: gzip dies of SIGPIPE.
+    filler = b"".join(b"INSERT INTO nowhere VALUES (%d, 'padding padding');\n" % i for i in range(200000))
+    dump = tmp_path / "early.sql.gz"
+    dump.write_bytes(gzip.compress(b"SELECT 1;\nNOPE;\n" + filler))
+    result = run("db", "import", "--keep", str(dump))
+    assert result.exit_code == 1
+    assert "failed at line 2" in result.err and "damaged" not in result.err
+    assert at.sql("SELECT count(*) FROM fruit;") == "2"
+
+
 def test_a_file_damaged_past_its_start_is_reported_and_loads_nothing_of_its_end(at, run, tmp_path):
     # Past the first megabyte that is read on the host: found by gzip in the container.
     body = b"".join(b"INSERT INTO fruit VALUES (%d, 'x');\n" % i for i in range(100, 100100))

@@ -639,3 +639,14 @@ def test_lines_of_a_dump_sent_compressed_are_counted_when_an_error_needs_them(tm
     raw = gzip.compress(b"SELECT 1;\nNOPE;\n")
     with pytest.raises(dump.ImportFailed, match="at line 2"):
         dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
+
+
+def test_a_client_that_stops_on_an_sql_error_is_not_a_damaged_file():
+    import os
+    import subprocess
+
+    inner = "head -c 100 >/dev/null; exit 3"  # psql -v ON_ERROR_STOP=1 quitting early
+    argv = ["sh", "-c", dump.GUNZIP_INTO, "devstack", inner, "devstack"]
+    big = gzip.compress(os.urandom(1 << 16) * 64, compresslevel=1)  # more than a pipe holds
+    done = subprocess.run(argv, input=big, capture_output=True, check=False)
+    assert done.returncode == 3 and b"devstack: gzip -dc failed" not in done.stderr
