@@ -650,3 +650,13 @@ def test_a_client_that_stops_on_an_sql_error_is_not_a_damaged_file():
     big = gzip.compress(os.urandom(1 << 16) * 64, compresslevel=1)  # more than a pipe holds
     done = subprocess.run(argv, input=big, capture_output=True, check=False)
     assert done.returncode == 3 and b"devstack: gzip -dc failed" not in done.stderr
+
+
+def test_an_sql_error_before_damage_further_on_keeps_its_line(tmp_path, mocker):
+    mocker.patch.object(dump, "require_running")
+    error = "ERROR 1064 (42000) at line 2: You have an error in your SQL syntax"
+    target = _target(tmp_path, answers=[(0, PREPARED_OK, ""), (1, b"", error), (0, b"", "")])
+    whole = gzip.compress(b"SELECT 1;\nNOPE;\n" + SQL * 40)
+    raw = whole[: len(whole) // 2]  # the first megabyte reads; the rest is cut off
+    with pytest.raises(dump.ImportFailed, match="at line 2"):
+        dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw), chunk=4096))
