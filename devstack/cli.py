@@ -1113,9 +1113,10 @@ def db_import(
             handle.close()
     rate = result.read / max(result.seconds, 1e-6)
     tuned = f"; tuned for the load and restored: {', '.join(result.tuned)}" if result.tuned else ""
+    sql = f", {_size(result.sql_bytes)} of SQL" if result.sql_bytes is not None else ""
     click.echo(
         f"Imported {file if file != '-' else 'stdin'} into {target.db.name} ({target.db.service}): "
-        f"{_size(result.read)} read, {_size(result.sql_bytes)} of SQL, {result.seconds:.1f} s "
+        f"{_size(result.read)} read{sql}, {result.seconds:.1f} s "
         f"({_size(rate)}/s){'' if result.emptied else ', added to what was there'}{tuned}."
     )
 

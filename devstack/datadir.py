@@ -451,12 +451,15 @@ def _archive_host_dir(out: IO[bytes], source: Path, exclude: Iterable[str] = ())
     if tar_bin is None:
         return _write_archive(out, _fill_from_host(source, skipped))
     excludes = [f"--exclude={name}" for name in sorted(skipped)]
+    # 1 MB records (-b 2048) and a 1 MB pipe instead of 10 KB writes into 64 KB: a tenth less
+    # time for a few hundred MB, measured alone. Still a plain tar (readers ignore the padding).
     proc = subprocess.Popen(
-        [tar_bin, "--numeric-owner", *excludes, "-C", str(source), "-cf", "-", "."],
+        [tar_bin, "--numeric-owner", "-b", "2048", *excludes, "-C", str(source), "-cf", "-", "."],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
+    _widen_pipe(proc.stdout)
     try:
         compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
         compressor.copy_stream(proc.stdout, out, read_size=1 << 20, write_size=1 << 20)
@@ -472,6 +475,21 @@ def _archive_host_dir(out: IO[bytes], source: Path, exclude: Iterable[str] = ())
             details="\n".join(errors.strip().splitlines()[-5:]) or None,
         )
     return _tree_bytes(source, skipped)
+
+
+def _widen_pipe(stream: IO[bytes], size: int = 1 << 20) -> None:
+    """Ask for a larger pipe buffer (Linux); elsewhere, or when refused, keep the default."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setter is None:
+        return
+    try:
+        fcntl.fcntl(stream.fileno(), setter, size)
+    except OSError:
+        pass
 
 
 def _fill_from_engine(container_id: str, data_path: str) -> Callable[[tarfile.TarFile], int]:
@@ -536,7 +554,8 @@ def _extract_to(archive: Path, dest: Path) -> None:
     root_entry: tarfile.TarInfo | None = None
     with open(archive, "rb") as raw:
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=1 << 20) as tar:
+            tar.copybufsize = 1 << 20  # type: ignore[attr-defined]  # 16 KB copies by default
             for member in tar:
                 name = os.path.normpath(member.name)
                 if name == ".":

@@ -360,6 +360,52 @@ def test_a_damaged_file_changes_nothing(at, run, tmp_path):
     assert at.sql("SELECT count(*) FROM fruit;") == "2"
 
 
+def test_a_gzip_dump_decompressed_in_the_container_loads_every_row(at, run, tmp_path):
+    # Several megabytes of SQL in two gzip members, the last line without a newline.
+    rows = b"".join(b"INSERT INTO many VALUES (%d);\n" % i for i in range(60000))
+    dump = tmp_path / "many.sql.gz"
+    dump.write_bytes(
+        gzip.compress(b"CREATE TABLE many (id int);\n" + rows)
+        + gzip.compress(b"DELETE FROM many WHERE id = 0;")
+    )
+    result = run("db", "import", "--keep", str(dump))
+    assert result.exit_code == 0, result.err
+    assert "of SQL" not in result.out  # not counted: the container decompressed it
+    counts = at.sql("SELECT count(*), min(id), max(id) FROM many;").replace("|", " ").split()
+    assert counts == ["59999", "1", "59999"]
+    assert at.sql("SELECT count(*) FROM fruit;") == "2"
+    at.sql("DROP TABLE many;")
+
+
+def test_an_sql_error_early_in_a_large_gzip_dump_is_the_sql_s_not_the_file_s(at, run, tmp_path):
+    # The client quits on the error while gzip is still writing: gzip dies of SIGPIPE.
+    filler = b"".join(b"INSERT INTO nowhere VALUES (%d, 'padding padding');\n" % i for i in range(200000))
+    dump = tmp_path / "early.sql.gz"
+    dump.write_bytes(gzip.compress(b"SELECT 1;\nNOPE;\n" + filler))
+    result = run("db", "import", "--keep", str(dump))
+    assert result.exit_code == 1
+    assert "failed at line 2" in result.err and "damaged" not in result.err
+    assert at.sql("SELECT count(*) FROM fruit;") == "2"
+
+
+def test_a_file_damaged_past_its_start_is_reported_and_loads_nothing_of_its_end(at, run, tmp_path):
+    # Past the first megabyte that is read on the host: found by gzip in the container.
+    body = b"".join(b"INSERT INTO fruit VALUES (%d, 'x');\n" % i for i in range(100, 100100))
+    dump = tmp_path / "late.sql.gz"
+    whole = gzip.compress(b"CREATE TABLE late (id int);\n" + body + b"DROP TABLE fruit;\n")
+    dump.write_bytes(whole[: len(whole) * 3 // 4])
+    result = run("db", "import", "--keep", str(dump))
+    assert result.exit_code == 1, result.out
+    assert "late.sql.gz is damaged: gzip: stdin:" in result.err
+    assert at.sql("SELECT count(*) FROM fruit WHERE id < 100;") == "2"  # the end never ran
+    if at.engine == "postgres":  # one transaction, never committed
+        assert "as it was before" in result.err
+        assert at.sql("SELECT count(*) FROM fruit;") == "2"
+    else:
+        at.sql("DELETE FROM fruit WHERE id >= 100; DROP TABLE late;")
+    assert not (at.root / ".devstack" / "tuning-db.json").exists()
+
+
 def test_export_to_stdout_and_import_from_stdin(at, tmp_path):
     devstack = os.path.join(os.path.dirname(os.sys.executable), "devstack")
     env = {**os.environ, "COMPOSE_PROJECT_NAME": at.name}

@@ -477,9 +477,12 @@ def test_import_prepares_loads_and_restores_the_settings(tmp_path, mocker):
     result = dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
     prepare_call, load_call = target.runner.calls
     assert b"DROP DATABASE IF EXISTS `drupal`" in prepare_call["stdin"]
-    # The settings are put back by the load's own session, after the dump.
-    assert load_call["stdin"].startswith(SQL)
-    postlude = load_call["stdin"][len(SQL) :]
+    # The file goes as it is, decompressed in the container; the settings are put back by the
+    # load's own session, after the dump (a gzip member of their own).
+    assert load_call["stdin"].startswith(raw) and "gzip -dc" in " ".join(load_call["args"])
+    stream = gzip.decompress(load_call["stdin"])
+    assert stream.startswith(SQL)
+    postlude = stream[len(SQL) :]
     assert b"SET GLOBAL innodb_flush_log_at_trx_commit = 1;" in postlude
     assert b"SET GLOBAL max_allowed_packet = 16777216;" in postlude
     assert result.emptied and set(result.tuned) == {"innodb_flush_log_at_trx_commit", "max_allowed_packet"}
@@ -578,3 +581,82 @@ def test_compose_pipe_kills_the_command_when_the_feed_fails(tmp_path):
 
     with pytest.raises(dump.DumpUnreadable):
         runner.pipe("exec", feed=feed())
+
+
+PREPARED_OK = b"#old\nsync_binlog\t1\n#now\nsync_binlog\t0\n#left\n0\n1\n"
+
+
+def test_an_image_without_gzip_gets_the_dump_decompressed_here(tmp_path, mocker):
+    mocker.patch.object(dump, "require_running")
+    no_gzip = (127, b"", "devstack: the image has no gzip\n")
+    target = _target(tmp_path, answers=[(0, PREPARED_OK, ""), no_gzip, (0, b"#restored\n", "")])
+    raw = gzip.compress(SQL)
+    result = dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
+    _prepare, tried, loaded = target.runner.calls
+    assert "gzip -dc" in " ".join(tried["args"]) and "gzip -dc" not in " ".join(loaded["args"])
+    assert loaded["stdin"].startswith(SQL) and result.sql_bytes == len(SQL)
+
+
+def test_a_gzip_failure_in_the_container_is_the_file_s(tmp_path, mocker):
+    mocker.patch.object(dump, "require_running")
+    damaged = (0, b"", "gzip: stdin: unexpected end of file\ndevstack: gzip -dc failed (exit 1)\n")
+    target = _target(tmp_path, answers=[(0, PREPARED_OK, ""), damaged, (0, b"", "")])
+    raw = gzip.compress(SQL)
+    with pytest.raises(dump.ImportFailed, match="d.sql.gz is damaged: gzip: stdin: unexpected end"):
+        dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
+    assert target.runner.calls[2]["stdin"] == b"SET GLOBAL sync_binlog = 1;\n"  # put back
+
+
+def test_a_stream_that_cannot_be_read_again_is_decompressed_here(tmp_path, mocker):
+    mocker.patch.object(dump, "require_running")
+
+    class Pipe(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    target = _target(tmp_path, answers=[(0, PREPARED_OK, ""), (0, b"#restored\n", "")])
+    dump.import_(target, dump.SqlSource(Pipe(gzip.compress(SQL)), "stdin"))
+    assert target.runner.calls[1]["stdin"].startswith(SQL)
+
+
+def test_the_gunzip_script_feeds_the_client_and_reports_a_damaged_stream():
+    import subprocess
+
+    inner = 'printf "[%s]" "$*"; cat'
+    argv = ["sh", "-c", dump.GUNZIP_INTO, "devstack", inner, "devstack", "psql", "--x"]
+    stream = dump._gzip_member("BEGIN;\n") + gzip.compress(SQL) + dump._gzip_member("\nCOMMIT;\n")
+    done = subprocess.run(argv, input=stream, capture_output=True, check=False)
+    assert done.returncode == 0 and done.stdout == b"[psql --x]BEGIN;\n" + SQL + b"\nCOMMIT;\n"
+    cut = dump._gzip_member("BEGIN;\n") + gzip.compress(SQL)[:-20] + dump._gzip_member("COMMIT;\n")
+    done = subprocess.run(argv, input=cut, capture_output=True, check=False)
+    assert b"COMMIT" not in done.stdout and b"devstack: gzip -dc failed" in done.stderr
+
+
+def test_lines_of_a_dump_sent_compressed_are_counted_when_an_error_needs_them(tmp_path, mocker):
+    mocker.patch.object(dump, "require_running")
+    error = "ERROR 1064 (42000) at line 2: You have an error in your SQL syntax"
+    target = _target(tmp_path, answers=[(0, PREPARED_OK, ""), (1, b"", error), (0, b"", "")])
+    raw = gzip.compress(b"SELECT 1;\nNOPE;\n")
+    with pytest.raises(dump.ImportFailed, match="at line 2"):
+        dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw)))
+
+
+def test_a_client_that_stops_on_an_sql_error_is_not_a_damaged_file():
+    import os
+    import subprocess
+
+    inner = "head -c 100 >/dev/null; exit 3"  # psql -v ON_ERROR_STOP=1 quitting early
+    argv = ["sh", "-c", dump.GUNZIP_INTO, "devstack", inner, "devstack"]
+    big = gzip.compress(os.urandom(1 << 16) * 64, compresslevel=1)  # more than a pipe holds
+    done = subprocess.run(argv, input=big, capture_output=True, check=False)
+    assert done.returncode == 3 and b"devstack: gzip -dc failed" not in done.stderr
+
+
+def test_an_sql_error_before_damage_further_on_keeps_its_line(tmp_path, mocker):
+    mocker.patch.object(dump, "require_running")
+    error = "ERROR 1064 (42000) at line 2: You have an error in your SQL syntax"
+    target = _target(tmp_path, answers=[(0, PREPARED_OK, ""), (1, b"", error), (0, b"", "")])
+    whole = gzip.compress(b"SELECT 1;\nNOPE;\n" + SQL * 40)
+    raw = whole[: len(whole) // 2]  # the first megabyte reads; the rest is cut off
+    with pytest.raises(dump.ImportFailed, match="at line 2"):
+        dump.import_(target, dump.SqlSource(io.BytesIO(raw), "d.sql.gz", len(raw), chunk=4096))
