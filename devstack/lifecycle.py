@@ -32,8 +32,12 @@ if TYPE_CHECKING:
     from devstack import envfile
     from devstack.checks.context import EngineView, Sources
     from devstack.engine import ContainerInfo
+    from devstack.upchecks import RuntimeChecks
 
+# How often the containers are looked at while `up` waits: each look is one request per
+# container, so small projects are looked at more often (readiness is seen sooner).
 POLL_SECONDS = 0.25
+POLL_SECONDS_MIN = 0.1
 # A container without a healthcheck counts as ready once it has stayed running this long:
 # a process that dies at start (bad config, missing file) shows as "running" for a moment.
 SETTLE_SECONDS = 1.0
@@ -224,8 +228,9 @@ def up(
     up_wall = time.time()
     readiness = Readiness(wanted, started, _timeout(timeout, checked.model), up_wall)
     board = Board(project.name, wanted, progress, container_names=_container_names(checked.model))
-    containers = _start_and_wait(project, runner, services, build, readiness, board)
-    runtime_findings = _runtime_checks(runner, checked, containers, up_wall, progress)
+    runtime = _runtime_checks(runner, checked, readiness)
+    containers = _start_and_wait(project, runner, services, build, readiness, board, runtime.poll)
+    runtime_findings = runtime.finish(containers)  # shown with the table, before the verdict
     statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
     from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
 
@@ -327,8 +332,10 @@ def _start_and_wait(
     build: bool,
     readiness: Readiness,
     board: Board,
+    on_look: Callable[[list[ContainerInfo]], None] = lambda containers: None,
 ) -> list[ContainerInfo]:
-    """`compose up -d`, each service's state shown as it changes; then wait until all are ready."""
+    """`compose up -d`, each service's state shown as it changes; then wait until all are ready
+    (each look after `compose up` is passed to `on_look` too)."""
     from devstack import engine
 
     def look() -> list[ContainerInfo]:
@@ -345,6 +352,7 @@ def _start_and_wait(
         containers = look()
         readiness.observe(containers)
         show(containers)
+        on_look(containers)
         return containers
 
     watcher = _Watcher(look, readiness, show)
@@ -365,29 +373,22 @@ def _start_and_wait(
         watcher.stop()
 
 
-def _runtime_checks(
-    runner: ComposeRunner,
-    checked: CheckResult,
-    containers: list[ContainerInfo],
-    up_wall: float,
-    progress: Progress,
-) -> list[Finding]:
-    """Links and required variables, checked from inside what this `up` (re)started.
+def _runtime_checks(runner: ComposeRunner, checked: CheckResult, readiness: Readiness) -> RuntimeChecks:
+    """Links, required variables and database credentials, checked from inside what this `up`
+    (re)started, each as soon as it can be (see upchecks.py). An unchanged running stack was
+    checked when it started."""
+    from devstack.upchecks import RuntimeChecks
 
-    An unchanged running stack was checked when it started.
-    """
-    changed = {c.service for c in containers if _started_after(c.started_at, up_wall - CLOCK_SLACK_SECONDS)}
-    if not changed:
-        return []
-    from devstack import dbcheck, engine, syntax
-    from devstack.checks import runtime
+    def changed(info: ContainerInfo) -> bool:
+        return _started_after(info.started_at, readiness.up_wall - CLOCK_SLACK_SECONDS)
 
-    by_service = {c.service: c for c in containers if c.state == "running"}
-    # Which variables are required (`${VAR:?}`) is only visible before interpolation.
-    raw = runner.model("--no-interpolate").data or {}
-    findings = runtime.check(by_service, checked.model, syntax.services(raw), engine.exec_in, only=changed)
-    findings += dbcheck.after_up(checked.model, raw, by_service, engine.exec_env, only=changed)
-    return findings  # shown with the table, before the one verdict (report.up_summary)
+    return RuntimeChecks(
+        checked.model,
+        # Which variables are required (`${VAR:?}`) is only visible before interpolation.
+        lambda: runner.model("--no-interpolate").data or {},
+        changed,
+        lambda info: info.id in readiness.ready_at,
+    )
 
 
 def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
@@ -601,7 +602,12 @@ def _wait(
             if exc.info is None:
                 raise NotReady(f"service {exc.service} {exc.what}") from None
             raise failed(exc.info, exc.what) from None
-        sleep(POLL_SECONDS)
+        sleep(poll_interval(len(containers)))
+
+
+def poll_interval(containers: int) -> float:
+    """0.1 s for up to 5 containers, growing to 0.25 s at 13 and more."""
+    return min(POLL_SECONDS, max(POLL_SECONDS_MIN, 0.02 * containers))
 
 
 class _Watcher(threading.Thread):

@@ -97,12 +97,19 @@ def check(
     raw_services: Mapping[str, Any],
     run_in: Callable[[str, list[str]], tuple[int, str]],
     only: set[str] | None = None,
+    sources: set[str] | None = None,
 ) -> list[Finding]:
-    """Runtime findings. `containers` maps service -> engine.ContainerInfo (running ones)."""
+    """Runtime findings. `containers` maps service -> engine.ContainerInfo (running ones).
+
+    `only`: the services that (re)started (their variables, and the links from or to them);
+    `sources`: only what is checked from inside these services.
+    """
     findings: list[Finding] = []
     for service, keys in required_variables(raw_services).items():
         info = containers.get(service)
         if info is None or (only is not None and service not in only):
+            continue
+        if sources is not None and service not in sources:
             continue
         for key in keys:
             if not info.env.get(key):
@@ -122,6 +129,8 @@ def check(
         if src is None or src.state != "running":
             continue
         if only is not None and edge.source not in only and edge.target not in only:
+            continue
+        if sources is not None and edge.source not in sources:
             continue
         # Ports the project declares for the target (`ports:` targets, `expose:`) must each
         # accept; of the ports only its image EXPOSEs, one is enough: images list ports that

@@ -250,12 +250,18 @@ def test_timeout_names_the_state_and_a_missing_container():
     )
 
 
+def test_poll_interval_grows_with_the_containers_looked_at():
+    assert lifecycle.poll_interval(1) == lifecycle.poll_interval(5) == 0.1
+    assert lifecycle.poll_interval(8) == pytest.approx(0.16)
+    assert lifecycle.poll_interval(13) == lifecycle.poll_interval(200) == lifecycle.POLL_SECONDS == 0.25
+
+
 def test_wait_looks_until_ready_and_turns_failures_into_errors():
     clock = Clock()
     looks = iter([[info("web", health="starting")], [info("web", health="healthy")]])
     slept = []
     got = lifecycle._wait(readiness(clock), lambda: next(looks), lambda i, w: AssertionError(w), slept.append)
-    assert [c.health for c in got] == ["healthy"] and slept == [lifecycle.POLL_SECONDS]
+    assert [c.health for c in got] == ["healthy"] and slept == [lifecycle.POLL_SECONDS_MIN]
 
     with pytest.raises(DevstackError, match="web exited with code 1"):
         lifecycle._wait(
