@@ -23,7 +23,9 @@ from devstack.errors import (
 # (`devstack --help` within 1.5x of `python -c "import click"`, measured by benchmarks/bench.py).
 # Modules that cost import time (the Docker SDK, cookiecutter, jinja2, jsonschema, yaml, json,
 # pathlib) are imported inside the functions and commands that use them, never at the top of
-# cli.py or of a module that cli.py imports at start-up.
+# cli.py or of a module that cli.py imports at start-up. `check` and `up` get a head start
+# before this module is imported (prestart.py starts `compose config`), and the entry point
+# (__main__.py) exits without the interpreter's teardown.
 if TYPE_CHECKING:
     from pathlib import Path
 

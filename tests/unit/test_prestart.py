@@ -95,3 +95,12 @@ def test_the_entry_point_keeps_exit_codes_and_output(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "no-such-command" in unknown.stderr
     no_project = _devstack("check", cwd=tmp_path)
     assert no_project.returncode != 0 and "no compose file" in no_project.stderr
+
+
+def test_garbage_is_collected_again_after_start_up() -> None:
+    code = (
+        "import gc, time, devstack.__main__ as m; m._collect_later(0.2); a = gc.isenabled(); "
+        "time.sleep(0.5); print(a, gc.isenabled())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.stdout.split() == ["False", "True"]
