@@ -910,6 +910,15 @@ def import_(
                 + (" (or `devstack db restore` to go back to a snapshot)" if emptied else ""),
                 details=_tail(stderr),
             )
+        if result.returncode == 0:  # the client ended well, but before the end of what it was sent
+            raise ImportFailed(
+                f"the import into {db.name} ({db.service}) stopped before the end of the dump: "
+                "the client ended its session early",
+                hint=failure_state(db, emptied, None)
+                + "; look for a command in the dump that ends the client's session (psql's `\\q`) "
+                "and remove it, then import again",
+                details=_tail(result.stderr),
+            )
         if not_restored:
             raise DatabaseError(
                 f"the import succeeded, but {', '.join(not_restored)} could not be put back",

@@ -352,6 +352,24 @@ def test_a_broken_dump_says_where_and_what_state_the_database_is_in(at, run, tmp
     assert at.sql("SELECT count(*) FROM fruit;") == "2"
 
 
+def test_a_dump_that_ends_the_client_session_early_is_a_failed_import(at, run, tmp_path):
+    """`\\q` in a dump: psql exits 0 before devstack's end marker (the MariaDB client, as devstack
+    runs it, refuses the line instead)."""
+    dump = tmp_path / "quits.sql"
+    dump.write_text("CREATE TABLE early (id int);\n\\q\nCREATE TABLE late (id int);\n")
+    result = run("db", "import", "--keep", str(dump))
+    assert result.exit_code == 1, result.out
+    late = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'late';"
+    assert at.sql(late) == "0"
+    if at.engine == "postgres":  # its one transaction never committed
+        assert "stopped before the end of the dump" in result.err and "`\\q`" in result.err
+        assert "as it was before" in result.err
+    else:
+        assert "line 2" in result.err
+        at.sql("DROP TABLE early;")
+    assert at.sql("SELECT count(*) FROM fruit;") == "2"
+
+
 def test_a_damaged_file_changes_nothing(at, run, tmp_path):
     dump = tmp_path / "cut.sql.gz"
     dump.write_bytes(gzip.compress(b"DROP TABLE fruit;\n" * 1000)[:30])
