@@ -54,9 +54,7 @@ def _key(argv: Sequence[str], cwd: object, env: Mapping[str, str]) -> _Key:
 
 def _claim(argv: Sequence[str], cwd: object, env: Mapping[str, str]) -> subprocess.Popen[str] | None:
     """The process start_config started for exactly this command, if any (taken once)."""
-    if not _started:
-        return None
-    return _started.pop(_key(argv, cwd, env), None)
+    return _started.pop(_key(argv, cwd, env), None) if _started else None
 
 
 def _kill_unclaimed() -> None:

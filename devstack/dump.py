@@ -411,11 +411,13 @@ class SqlSource:
 
     def chunks(self, progress: TransferProgress = _quiet) -> Iterator[bytes]:
         started = time.monotonic()
-        last = 0.0
         if self.first:
             self.sql_bytes += len(self.first)
             yield self.first
             self.first = b""
+        yield from self._reported(self._sql_reads(), progress, started)
+
+    def _sql_reads(self) -> Iterator[bytes]:
         while True:
             try:
                 data = self.stream.read(self.chunk)
@@ -424,8 +426,16 @@ class SqlSource:
                     f"{self.name} is damaged after {self.reader.count} bytes ({self.kind}: {exc})"
                 ) from None
             if not data:
-                break
+                return
             self.sql_bytes += len(data)
+            yield data
+
+    def _reported(
+        self, pieces: Iterator[bytes], progress: TransferProgress, started: float
+    ) -> Iterator[bytes]:
+        """The pieces, with the bytes read from the file reported at most every 0.1 s and at the end."""
+        last = 0.0
+        for data in pieces:
             now = time.monotonic()
             if now - last >= 0.1:
                 last = now
@@ -454,14 +464,7 @@ class SqlSource:
         self.reader = _CountingReader(self.raw, b"")
         self.first = b""
         started = time.monotonic()
-        last = 0.0
-        while data := self.reader.read(self.chunk):
-            now = time.monotonic()
-            if now - last >= 0.1:
-                last = now
-                progress(Transfer(self.reader.count, self.total, started))
-            yield data
-        progress(Transfer(self.reader.count, self.total or self.reader.count, started))
+        yield from self._reported(iter(lambda: self.reader.read(self.chunk), b""), progress, started)
 
     def count_lines(self) -> int:
         """Lines of the SQL, read again from the start (to place an error after a load)."""

@@ -55,10 +55,14 @@ class RuntimeChecks:
         self._jobs: dict[tuple[str, str], tuple[Background, Any]] = {}  # (kind, service) -> job, info
 
     def raw(self) -> Mapping[str, Any]:
+        job = self._raw_job()
+        job.join()
+        return job.value or {}
+
+    def _raw_job(self) -> Background:
         if self._raw is None:
             self._raw = Background(self._raw_model)
-        self._raw.join()
-        return self._raw.value or {}
+        return self._raw
 
     def poll(self, containers: list[Any]) -> None:
         """Start the checks that can run now."""
@@ -66,8 +70,7 @@ class RuntimeChecks:
         changed = {c.service for c in containers if self.changed(c)}
         if not changed:
             return
-        if self._raw is None:
-            self._raw = Background(self._raw_model)
+        self._raw_job()  # asked now: the first check needs it
         ready = {c.service for c in containers if self.ready(c)}
         for service in running:
             targets = self._targets.get(service, set())
