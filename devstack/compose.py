@@ -6,7 +6,6 @@ Every command is built as an argument list and goes through `ComposeRunner.run` 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -15,7 +14,6 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from devstack.errors import ComposeFailed, ComposeNotFound, EngineUnavailable
@@ -27,8 +25,7 @@ TAIL_LINES = 20
 CONFIG_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
-class ComposeBinary:
+class ComposeBinary(NamedTuple):
     """How to run Compose: the argv, its version, whether it is v1."""
 
     argv: tuple[str, ...]  # what is executed
@@ -284,8 +281,7 @@ def diagnose(stderr: str) -> Diagnosis:
 _MARSHAL_BUG = r"json: (error calling MarshalJSON|unsupported (type|value))"
 
 
-@dataclass(frozen=True)
-class ComposeModel:
+class ComposeModel(NamedTuple):
     """What `compose config` said about a project: its merged model, or why there is none.
 
     `data` is the merged, interpolated model of every profile (`--profile '*'`), as Compose
@@ -463,6 +459,8 @@ class ComposeRunner:
 
                 data = parse(proc.stdout, self.project.root / "(compose config)").data
             else:
+                import json  # not at the top: prestart.py imports this module before it starts Compose
+
                 data = json.loads(proc.stdout)
         return (data if isinstance(data, dict) else {}), proc.stderr
 
@@ -600,8 +598,7 @@ class ComposeRunner:
         return PipeResult(returncode, tail, broken_pipe.is_set())
 
 
-@dataclass(frozen=True)
-class PipeResult:
+class PipeResult(NamedTuple):
     """What `ComposeRunner.pipe` returns: exit code, tail of stderr, whether stdin was cut short."""
 
     returncode: int
@@ -617,8 +614,7 @@ class PipeResult:
 # Compose's own messages (warnings, errors) and are kept by the caller for the failure report.
 
 
-@dataclass(frozen=True)
-class ProgressLine:
+class ProgressLine(NamedTuple):
     """One line of Compose's progress output."""
 
     kind: str  # container, network, volume, service (pull), build, build-state, build-output

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from devstack.errors import DevstackError, InvalidValue
 
@@ -35,8 +34,7 @@ class ConfigError(DevstackError):
     exit_code = InvalidValue.exit_code
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One key devstack reads, its type, default and meaning."""
 
     key: str
@@ -89,8 +87,7 @@ def setting(key: str) -> Setting:
         ) from None
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
     """An effective value and where it came from."""
 
     key: str

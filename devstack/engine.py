@@ -7,9 +7,8 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from devstack.errors import DevstackError, EngineUnavailable
 
@@ -21,8 +20,7 @@ SERVICE_LABEL = "com.docker.compose.service"
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"  # the checkout that created it
 
 
-@dataclass(frozen=True)
-class PortHolder:
+class PortHolder(NamedTuple):
     """A container that publishes a host port."""
 
     container: str
@@ -249,8 +247,7 @@ def containers_publishing(port: int, protocol: str = "tcp") -> list[PortHolder]:
     return holders
 
 
-@dataclass(frozen=True)
-class HealthProbe:
+class HealthProbe(NamedTuple):
     """One run of a container's healthcheck, as the engine keeps it (State.Health.Log: the last 5)."""
 
     exit_code: int
@@ -258,8 +255,7 @@ class HealthProbe:
     end: str  # RFC 3339
 
 
-@dataclass(frozen=True)
-class ContainerInfo:
+class ContainerInfo(NamedTuple):
     """What devstack needs to know about one container of a project."""
 
     id: str

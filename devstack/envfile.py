@@ -21,6 +21,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 SECRET_MARK = "devstack:secret"
 KEEP_MARK = "devstack:keep"
@@ -37,8 +38,7 @@ _ALPHABET = string.ascii_letters + string.digits
 _KEY_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 
-@dataclass(frozen=True)
-class ExampleEntry:
+class ExampleEntry(NamedTuple):
     """One key of .env.example, with its comments."""
 
     key: str
@@ -47,8 +47,7 @@ class ExampleEntry:
     secret: bool
 
 
-@dataclass(frozen=True)
-class HostUser:
+class HostUser(NamedTuple):
     """The uid:gid that files in bind mounts must belong to, and why."""
 
     uid: int

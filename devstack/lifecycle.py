@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from devstack.background import Background
 from devstack.checks import Finding, Severity, has_errors
@@ -98,8 +98,7 @@ class ServiceStatus:
         return {**self.__dict__, "ok": self.ok}
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """What `check` found, and what it read to find it."""
 
     findings: list[Finding]
@@ -394,12 +393,17 @@ def _runtime_checks(runner: ComposeRunner, checked: CheckResult, readiness: Read
 def _sync_env(project: Project, progress: Progress) -> envfile.SyncResult | None:
     """`.env` from `.env.example` (created, or missing keys added) and HOST_UID/HOST_GID for
     compose files that use them (see ownership.py); each change reported as an event."""
-    from devstack import dbcheck, envfile
+    from devstack import envfile
 
-    result = envfile.sync(
-        project.root, compose_files=project.files, hold=lambda keys: dbcheck.held_secrets(project, keys)
-    )
+    def hold(keys: Sequence[str]) -> Mapping[str, str]:  # asked only when secrets are generated
+        from devstack import dbcheck
+
+        return dbcheck.held_secrets(project, keys)
+
+    result = envfile.sync(project.root, compose_files=project.files, hold=hold)
     if result.held:  # a fresh secret would not open a database that already has data
+        from devstack import dbcheck
+
         raise ChecksFailed(
             f"{len(result.held)} database secret(s) not generated; nothing was started",
             [dbcheck.held_finding(key, why) for key, why in result.held.items()],
@@ -800,8 +804,7 @@ def _real(path: str) -> str:
 # -- down / status ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DownResult:
+class DownResult(NamedTuple):
     """What `down` removed besides containers and networks."""
 
     removed_anonymous: int  # anonymous volumes (an image's VOLUME) removed with the containers

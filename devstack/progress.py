@@ -13,14 +13,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from devstack.engine import ContainerInfo
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One thing worth telling: a step of a command, a service's new state, a line of Compose."""
 
     kind: str  # step, service, compose (a raw line), env, mounts, warning, check, runtime

@@ -24,9 +24,8 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from devstack.errors import DevstackError, UsageError
 from devstack.project import Project
@@ -35,8 +34,7 @@ FIELDS = ("service", "command", "workdir", "description")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*")
 
 
-@dataclass(frozen=True)
-class Tool:
+class Tool(NamedTuple):
     name: str
     service: str
     command: tuple[str, ...]
@@ -53,8 +51,7 @@ class Tool:
         }
 
 
-@dataclass(frozen=True)
-class Declared:
+class Declared(NamedTuple):
     """The tools of a project, and where they were read from (for messages)."""
 
     tools: dict[str, Tool]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from devstack import composefile, syntax
 from devstack.checks import Finding
@@ -25,8 +25,7 @@ from devstack.project import Project
 MAX_REFERENCED_FILES = 100  # files reached through extends/include, however deep
 
 
-@dataclass(frozen=True)
-class Sources:
+class Sources(NamedTuple):
     """The compose files as written, and what reading them found."""
 
     files: tuple[ComposeFile, ...]  # the -f files that parsed, then the files they reference

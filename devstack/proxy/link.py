@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from devstack.errors import DevstackError
 from devstack.proxy import DEFAULT_NAME, DOMAIN_LABEL, INSTANCE_LABEL, LISTEN_LABEL, PORT_LABEL, ROLE_LABEL
 
 
-@dataclass(frozen=True)
-class ProjectLink:
+class ProjectLink(NamedTuple):
     urls: tuple[str, ...]  # the project's URL first, then its services'
     note: str | None = None  # why there is no URL (no HTTP service, not ready yet)
 

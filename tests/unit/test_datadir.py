@@ -171,20 +171,16 @@ def test_swap_in_when_the_directory_was_deleted(tmp_path):
 
 def test_fingerprint_changes_with_any_credential():
     base = db.Database("db", "mariadb", "mariadb:11.8", "app", "u", "p", "r", "/var/lib/mysql", None, 3306)
-    from dataclasses import replace
-
-    assert datadir.fingerprint(base) == datadir.fingerprint(replace(base))
-    assert datadir.fingerprint(base) != datadir.fingerprint(replace(base, password="q"))
-    assert datadir.fingerprint(base) != datadir.fingerprint(replace(base, root_password="q"))
+    assert datadir.fingerprint(base) == datadir.fingerprint(base._replace())
+    assert datadir.fingerprint(base) != datadir.fingerprint(base._replace(password="q"))
+    assert datadir.fingerprint(base) != datadir.fingerprint(base._replace(root_password="q"))
 
 
 def test_numeric_owner_only_for_numeric_users():
     base = db.Database("db", "mariadb", "m", "a", "u", "p", "r", "/d", None, 3306)
-    from dataclasses import replace
-
-    assert datadir._numeric_owner(replace(base, user_option="1000:1000")) == "1000:1000"
-    assert datadir._numeric_owner(replace(base, user_option="1000")) == "1000"
-    assert datadir._numeric_owner(replace(base, user_option="mysql")) == ""
+    assert datadir._numeric_owner(base._replace(user_option="1000:1000")) == "1000:1000"
+    assert datadir._numeric_owner(base._replace(user_option="1000")) == "1000"
+    assert datadir._numeric_owner(base._replace(user_option="mysql")) == ""
     assert datadir._numeric_owner(base) == ""
 
 

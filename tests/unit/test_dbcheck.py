@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -113,7 +113,7 @@ def test_no_client_in_the_image_is_info_and_trust_is_not_checked():
     [finding] = dbcheck.check_credentials([PG], {"pg": Info("c2")}, Answers(app=[(127, "", "")]))
     assert finding.code == "DS802" and "no database client" in finding.message
     run = Answers()
-    assert dbcheck.check_credentials([replace(PG, trust=True)], {"pg": Info("c2")}, run) == []
+    assert dbcheck.check_credentials([PG._replace(trust=True)], {"pg": Info("c2")}, run) == []
     assert run.calls == []
 
 
@@ -215,7 +215,7 @@ def test_legacy_project_files_owned_by_another_uid(tmp_path):
     data = tmp_path / "db"
     data.mkdir()
     mine = os.stat(data).st_uid
-    legacy = replace(MARIA, mount=db.Mount("bind", str(data), "/var/lib/mysql"), user_option="")
+    legacy = MARIA._replace(mount=db.Mount("bind", str(data), "/var/lib/mysql"), user_option="")
     [finding] = dbcheck.legacy_ownership([legacy], uid=mine + 1)
     assert finding.code == "DS810" and "needs sudo" in finding.message
     assert 'user: "${HOST_UID:-1000}:${HOST_GID:-1000}"' in finding.hint and "db chown" in finding.hint
@@ -227,11 +227,11 @@ def test_migrated_compose_file_but_files_not_handed_over(tmp_path):
     data = tmp_path / "db"
     data.mkdir()
     owner = os.stat(data).st_uid
-    moved = replace(
-        MARIA, mount=db.Mount("bind", str(data), "/var/lib/mysql"), user_option=f"{owner + 7}:{owner + 7}"
+    moved = MARIA._replace(
+        mount=db.Mount("bind", str(data), "/var/lib/mysql"), user_option=f"{owner + 7}:{owner + 7}"
     )
     [finding] = dbcheck.legacy_ownership([moved], uid=owner + 7)
     assert finding.code == "DS811" and finding.severity.name == "ERROR"
-    ok = replace(moved, user_option=f"{owner}:{owner}")
+    ok = moved._replace(user_option=f"{owner}:{owner}")
     assert dbcheck.legacy_ownership([ok], uid=owner) == []
-    assert dbcheck.legacy_ownership([replace(moved, user_option="0:0")], uid=0) == []
+    assert dbcheck.legacy_ownership([moved._replace(user_option="0:0")], uid=0) == []

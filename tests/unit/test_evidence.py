@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from devstack import evidence
 from devstack.engine import ContainerInfo, HealthProbe, _demultiplex
 
@@ -30,7 +28,7 @@ def container(**changes) -> ContainerInfo:
             HealthProbe(2, "line one\nline two\n", "2026-11-28T11:02:53.2Z"),
         ),
     )
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def test_healthcheck_outputs_newest_last_with_repeats_folded():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -36,7 +35,7 @@ def info(service: str, **kw) -> ContainerInfo:
         ports=(),
         exposed=(),
     )
-    return replace(base, **kw)
+    return base._replace(**kw)
 
 
 def test_urls_for_web_ports_and_plain_ports():
