@@ -677,10 +677,10 @@ def _compose_stopped(
     """`compose up` failed. When Compose stopped because a dependency became unhealthy or exited
     (`dependency failed to start: ...`), name that service and show why, as devstack's own wait
     does; when a build failed, keep the failed step's output (the progress view hid the log)."""
-    from devstack import compose, engine, evidence
+    from devstack import composeoutput, engine, evidence
     from devstack.progress import FAILED
 
-    named = compose.failed_dependency(failure.stderr_tail)
+    named = composeoutput.failed_dependency(failure.stderr_tail)
     if named is None:
         for service in sorted(board.compose_errors):
             board.set(service, FAILED, "failed to start")
@@ -701,7 +701,7 @@ def _compose_stopped(
     details = evidence.report(info)
     board.fail(info.service, what, details)
     said = next(
-        (line.strip() for line in failure.stderr_tail.splitlines() if compose.failed_dependency(line)),
+        (line.strip() for line in failure.stderr_tail.splitlines() if composeoutput.failed_dependency(line)),
         failure.message,
     )
     return NotReady(

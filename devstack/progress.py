@@ -142,7 +142,7 @@ class Board:
 
     def compose_line(self, line: str) -> None:
         """A line of `compose up/down` output: passed on raw, and understood where possible."""
-        from devstack.compose import progress_line
+        from devstack.composeoutput import progress_line
 
         self.progress(Event("compose", line))
         parsed = progress_line(line)

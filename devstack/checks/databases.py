@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from devstack import db, dbcheck
 from devstack.checks import Finding
 from devstack.checks.codes import finding
 from devstack.checks.context import Context
+from devstack.errors import UsageError
 
 
 def check(ctx: Context) -> list[Finding]:
     """Files of a database's bind-mounted data directory owned by an unexpected uid; a
     malformed `x-devstack.databases` (DS219, as the db commands would refuse it)."""
-    from devstack import db, dbcheck
-    from devstack.errors import UsageError
-
     try:
         databases = db.discover(ctx.model or {})
     except UsageError as exc:

@@ -7,6 +7,7 @@ those commands do and says what is wrong with it, with its line.
 
 from __future__ import annotations
 
+from devstack import tools
 from devstack.checks import Finding
 from devstack.checks.codes import finding
 from devstack.checks.context import Context
@@ -30,8 +31,6 @@ def check(ctx: Context) -> list[Finding]:
 
 
 def _tools(ctx: Context, block: dict) -> list[Finding]:
-    from devstack import tools
-
     try:
         files = ctx.project.files
         declared = tools.parse(block.get("tools"), files[0].name if len(files) == 1 else "the compose files")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from devstack import terminal
-from devstack.compose import failed_dependency, progress_line
+from devstack.composeoutput import failed_dependency, progress_line
 from devstack.engine import ContainerInfo
 from devstack.progress import Board, Event
 
