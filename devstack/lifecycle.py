@@ -228,7 +228,8 @@ def up(
     readiness = Readiness(wanted, started, _timeout(timeout, checked.model), up_wall)
     board = Board(project.name, wanted, progress, container_names=_container_names(checked.model))
     runtime = _runtime_checks(runner, checked, readiness)
-    containers = _start_and_wait(project, runner, services, build, readiness, board, runtime.poll)
+    converge = _Converge(services, build, wanted, checked.model, ownership.value)
+    containers = _start_and_wait(project, runner, converge, readiness, board, runtime.poll)
     runtime_findings = runtime.finish(containers)  # shown with the table, before the verdict
     statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
     from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
@@ -324,17 +325,67 @@ def _prepare_bind_mounts(
     return prepared.created
 
 
+class _Converge:
+    """What `up` asks Compose for: the services named (or all), whether to build, and what was
+    running before, to choose between `up -d` and `create` alone (see `running_unchanged`)."""
+
+    def __init__(
+        self,
+        services: Sequence[str],
+        build: bool,
+        wanted: set[str],
+        model: Mapping[str, Any],
+        before: Sequence[ContainerInfo] | None,
+    ) -> None:
+        self.services = list(services)
+        self.build = build
+        self.wanted = wanted
+        self.model = model
+        self.before = list(before or [])
+
+    @property
+    def tail(self) -> list[str]:
+        return ["--", *self.services] if self.services else []
+
+    def may_skip_start(self, v1: bool) -> bool:
+        """Whether `create` may be enough: every wanted service was running, nothing is to be
+        built, and no dependency restarts its dependents (`depends_on: {restart: true}`: Compose
+        restarts them only within the `up` that recreated the dependency)."""
+        return not (v1 or self.build or _restarts_dependents(self.model, self.wanted)) and all_running(
+            self.before, self.wanted
+        )
+
+
+def all_running(containers: Sequence[ContainerInfo], wanted: set[str]) -> bool:
+    """Every wanted service has containers, and all of them are running."""
+    states: dict[str, list[str]] = {}
+    for info in containers:
+        states.setdefault(info.service, []).append(info.state)
+    return all(states.get(name) and all(state == "running" for state in states[name]) for name in wanted)
+
+
+def _restarts_dependents(model: Mapping[str, Any], wanted: set[str]) -> bool:
+    from devstack import syntax
+
+    for name, service in syntax.services(model).items():
+        depends = service.get("depends_on") if name in wanted and isinstance(service, Mapping) else None
+        if isinstance(depends, Mapping) and any(
+            isinstance(spec, Mapping) and spec.get("restart") for spec in depends.values()
+        ):
+            return True
+    return False
+
+
 def _start_and_wait(
     project: Project,
     runner: ComposeRunner,
-    services: Sequence[str],
-    build: bool,
+    converge: _Converge,
     readiness: Readiness,
     board: Board,
     on_look: Callable[[list[ContainerInfo]], None] = lambda containers: None,
 ) -> list[ContainerInfo]:
-    """`compose up -d`, each service's state shown as it changes; then wait until all are ready
-    (each look after `compose up` is passed to `on_look` too)."""
+    """`compose up -d` (or `create` alone, see running_unchanged), each service's state shown as
+    it changes; then wait until all are ready (each look after Compose is passed to `on_look`)."""
     from devstack import engine
 
     def look() -> list[ContainerInfo]:
@@ -356,10 +407,11 @@ def _start_and_wait(
 
     watcher = _Watcher(look, readiness, show)
     watcher.start()
-    args = ["up", "-d", "--remove-orphans", *(["--build"] if build else [])]
+    args = ["up", "-d", "--remove-orphans", *(["--build"] if converge.build else [])]
     try:
         try:
-            runner.stream(*args, *(["--", *services] if services else []), on_line=board.compose_line)
+            if not running_unchanged(runner, converge, look, board):
+                runner.stream(*args, *converge.tail, on_line=board.compose_line)
         except ComposeFailed as exc:
             raise _compose_stopped(project, exc, readiness.wanted, board) from None
         return _wait(readiness, look_and_show, lambda info, what: _not_ready(runner, info, what, board))
@@ -370,6 +422,28 @@ def _start_and_wait(
         ) from None
     finally:
         watcher.stop()
+
+
+def running_unchanged(
+    runner: ComposeRunner, converge: _Converge, look: Callable[[], list[ContainerInfo]], board: Board
+) -> bool:
+    """On a running stack: `compose create` alone, when it leaves every wanted service running.
+
+    `up -d` is `create` (Compose's convergence: recreate what changed, build or pull what is
+    missing, remove orphans) then `start`, which starts what is not running, in dependency
+    order. When every container is running after `create`, `start` has nothing to start, but
+    it still waits one 500 ms tick per `depends_on` condition before it looks (Compose 2.x):
+    most of an unchanged `up -d`. So `create` runs first and `start` only when something is
+    not running (created, recreated or stopped); `up -d` then does it, as always. Readiness
+    and health are then waited for and checked by devstack, as after `up -d`.
+    """
+    if not converge.may_skip_start(runner.binary.v1):
+        return False
+    try:
+        runner.stream("create", "--remove-orphans", *converge.tail, on_line=board.compose_line)
+    except ComposeFailed:
+        return False  # `up -d` runs next, and says what is wrong if it still is
+    return all_running(look(), converge.wanted)
 
 
 def _runtime_checks(runner: ComposeRunner, checked: CheckResult, readiness: Readiness) -> RuntimeChecks:

@@ -419,3 +419,35 @@ def test_up_writes_host_user_without_an_env_example(tmp_path):
     assert [e.message for e in events] == [f"created .env ({len(result.added)} keys, generated no secrets)"]
     events.clear()
     assert not lifecycle._sync_env(project, events.append).changed and events == []
+
+
+# -- up on a running stack: `create` alone when it leaves everything running -------------------
+
+
+def test_all_running_needs_every_wanted_service_with_all_its_containers_running():
+    web, db = info("web"), info("db")
+    assert lifecycle.all_running([web, db], {"web", "db"})
+    assert lifecycle.all_running([web, db], {"web"})  # others are not looked at
+    assert not lifecycle.all_running([web], {"web", "db"})  # db has no container yet
+    assert not lifecycle.all_running([web, info("db", state="exited")], {"web", "db"})
+    assert not lifecycle.all_running([web, db, info("db", id="id-db-2", state="created")], {"db"})
+
+
+def test_create_alone_only_on_a_running_stack_with_nothing_to_build_or_restart():
+    model = {"services": {"web": {"depends_on": {"db": {"condition": "service_healthy"}}}, "db": {}}}
+    running = [info("web"), info("db")]
+
+    def converge(**kw):
+        args = {"services": (), "build": False, "wanted": {"web", "db"}, "model": model, "before": running}
+        return lifecycle._Converge(**(args | kw))
+
+    assert converge().may_skip_start(v1=False)
+    assert not converge().may_skip_start(v1=True)  # v1: `up -d`, as always
+    assert not converge(build=True).may_skip_start(v1=False)
+    assert not converge(before=[info("web")]).may_skip_start(v1=False)  # db is not running
+    assert not converge(before=None).may_skip_start(v1=False)
+    restart = {"db": {"condition": "service_healthy", "restart": True}}
+    restarts = {"services": {"web": {"depends_on": restart}}}
+    assert not converge(model=restarts).may_skip_start(v1=False)
+    assert converge(model=restarts, wanted={"db"}, before=[info("db")]).may_skip_start(v1=False)
+    assert converge(services=["web"]).tail == ["--", "web"] and converge().tail == []
