@@ -43,7 +43,7 @@ def default_python() -> str:
     use on Debian, built with PGO and LTO) when there is one, else the one running this script.
 
     A version manager's own build (pyenv compiles without --enable-optimizations) starts
-    devstack 15-25% slower than the distribution's; `--python` chooses explicitly.
+    devstack with 20-30% more CPU than the distribution's; `--python` chooses explicitly.
     """
     system = Path("/usr/bin/python3")
     if system.exists():

@@ -228,8 +228,10 @@ def up(
     readiness = Readiness(wanted, started, _timeout(timeout, checked.model), up_wall)
     board = Board(project.name, wanted, progress, container_names=_container_names(checked.model))
     runtime = _runtime_checks(runner, checked, readiness)
-    converge = _Converge(services, build, wanted, checked.model, ownership.value)
-    containers = _start_and_wait(project, runner, converge, readiness, board, runtime.poll)
+    create_first = may_create_only(runner.binary.v1, build, wanted, checked.model, ownership.value)
+    containers = _start_and_wait(
+        project, runner, services, build, create_first, readiness, board, runtime.poll
+    )
     runtime_findings = runtime.finish(containers)  # shown with the table, before the verdict
     statuses = [_status(c, readiness.seconds_to_ready(c.id)) for c in containers if c.service in wanted]
     from devstack.proxy.link import project_link  # the URL through the shared proxy, if one runs
@@ -325,35 +327,13 @@ def _prepare_bind_mounts(
     return prepared.created
 
 
-class _Converge:
-    """What `up` asks Compose for: the services named (or all), whether to build, and what was
-    running before, to choose between `up -d` and `create` alone (see `running_unchanged`)."""
-
-    def __init__(
-        self,
-        services: Sequence[str],
-        build: bool,
-        wanted: set[str],
-        model: Mapping[str, Any],
-        before: Sequence[ContainerInfo] | None,
-    ) -> None:
-        self.services = list(services)
-        self.build = build
-        self.wanted = wanted
-        self.model = model
-        self.before = list(before or [])
-
-    @property
-    def tail(self) -> list[str]:
-        return ["--", *self.services] if self.services else []
-
-    def may_skip_start(self, v1: bool) -> bool:
-        """Whether `create` may be enough: every wanted service was running, nothing is to be
-        built, and no dependency restarts its dependents (`depends_on: {restart: true}`: Compose
-        restarts them only within the `up` that recreated the dependency)."""
-        return not (v1 or self.build or _restarts_dependents(self.model, self.wanted)) and all_running(
-            self.before, self.wanted
-        )
+def may_create_only(
+    v1: bool, build: bool, wanted: set[str], model: Mapping[str, Any], before: Sequence[ContainerInfo]
+) -> bool:
+    """Whether `create` may be all `up` needs (see created_all_running): every wanted service was
+    running, nothing is to be built, and no dependency restarts its dependents (`depends_on:
+    {restart: true}`: Compose restarts them only within the `up` that recreated the dependency)."""
+    return not (v1 or build or _restarts_dependents(model, wanted)) and all_running(before, wanted)
 
 
 def all_running(containers: Sequence[ContainerInfo], wanted: set[str]) -> bool:
@@ -379,12 +359,14 @@ def _restarts_dependents(model: Mapping[str, Any], wanted: set[str]) -> bool:
 def _start_and_wait(
     project: Project,
     runner: ComposeRunner,
-    converge: _Converge,
+    services: Sequence[str],
+    build: bool,
+    create_first: bool,
     readiness: Readiness,
     board: Board,
     on_look: Callable[[list[ContainerInfo]], None] = lambda containers: None,
 ) -> list[ContainerInfo]:
-    """`compose up -d` (or `create` alone, see running_unchanged), each service's state shown as
+    """`compose up -d` (or `create` alone, see created_all_running), each service's state shown as
     it changes; then wait until all are ready (each look after Compose is passed to `on_look`)."""
     from devstack import engine
 
@@ -407,11 +389,12 @@ def _start_and_wait(
 
     watcher = _Watcher(look, readiness, show)
     watcher.start()
-    args = ["up", "-d", "--remove-orphans", *(["--build"] if converge.build else [])]
+    named = ["--", *services] if services else []
     try:
         try:
-            if not running_unchanged(runner, converge, look, board):
-                runner.stream(*args, *converge.tail, on_line=board.compose_line)
+            if not (create_first and created_all_running(runner, named, readiness.wanted, look, board)):
+                up = ["up", "-d", "--remove-orphans", *(["--build"] if build else [])]
+                runner.stream(*up, *named, on_line=board.compose_line)
         except ComposeFailed as exc:
             raise _compose_stopped(project, exc, readiness.wanted, board) from None
         return _wait(readiness, look_and_show, lambda info, what: _not_ready(runner, info, what, board))
@@ -424,8 +407,12 @@ def _start_and_wait(
         watcher.stop()
 
 
-def running_unchanged(
-    runner: ComposeRunner, converge: _Converge, look: Callable[[], list[ContainerInfo]], board: Board
+def created_all_running(
+    runner: ComposeRunner,
+    named: list[str],
+    wanted: set[str],
+    look: Callable[[], list[ContainerInfo]],
+    board: Board,
 ) -> bool:
     """On a running stack: `compose create` alone, when it leaves every wanted service running.
 
@@ -437,13 +424,11 @@ def running_unchanged(
     not running (created, recreated or stopped); `up -d` then does it, as always. Readiness
     and health are then waited for and checked by devstack, as after `up -d`.
     """
-    if not converge.may_skip_start(runner.binary.v1):
-        return False
     try:
-        runner.stream("create", "--remove-orphans", *converge.tail, on_line=board.compose_line)
+        runner.stream("create", "--remove-orphans", *named, on_line=board.compose_line)
     except ComposeFailed:
         return False  # `up -d` runs next, and says what is wrong if it still is
-    return all_running(look(), converge.wanted)
+    return all_running(look(), wanted)
 
 
 def _runtime_checks(runner: ComposeRunner, checked: CheckResult, readiness: Readiness) -> RuntimeChecks:

@@ -178,7 +178,18 @@ def _compose_problem(variant: ComposeVariant) -> str | None:
 )
 def compose_variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ComposeVariant:
     """Each Compose implementation in turn; DEVSTACK_COMPOSE selects it for the test."""
-    variant = COMPOSE_VARIANTS[request.param]
+    return _use_compose(request.param, monkeypatch)
+
+
+@pytest.fixture
+def compose_v2(monkeypatch: pytest.MonkeyPatch) -> ComposeVariant:
+    """Compose v2 only, for what v1 cannot do here (v1 1.29 cannot recreate a container on
+    Engine 25+: `KeyError: 'ContainerConfig'`, with or without devstack)."""
+    return _use_compose("v2", monkeypatch)
+
+
+def _use_compose(name: str, monkeypatch: pytest.MonkeyPatch) -> ComposeVariant:
+    variant = COMPOSE_VARIANTS[name]
     problem = _compose_problem(variant)
     if problem is not None:
         skip_or_fail(f"Compose {variant.name}: {problem} (scripts/ensure-docker.sh installs it)")

@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 
-from tests.docker.conftest import COMPOSE_VARIANTS, ComposeVariant, _compose_problem, skip_or_fail
 from tests.docker.test_up_scenarios import BUSYBOX, HTTPD, write_stack
 
 LABEL = "com.docker.compose.project"
@@ -33,18 +32,6 @@ def container_ids(project: str) -> dict[str, str]:
 
 def states(project: str) -> dict[str, str]:
     return {service: state for service, _, state in _containers(project)}
-
-
-@pytest.fixture
-def compose_v2(monkeypatch) -> ComposeVariant:
-    """Compose v2 only: v1 1.29 cannot recreate a container on Engine 25+ (it fails with
-    `KeyError: 'ContainerConfig'`, with or without devstack), so a changed service is v2's case."""
-    variant = COMPOSE_VARIANTS["v2"]
-    problem = _compose_problem(variant)
-    if problem is not None:
-        skip_or_fail(f"Compose v2: {problem} (scripts/ensure-docker.sh installs it)")
-    monkeypatch.setenv("DEVSTACK_COMPOSE", variant.env_value)
-    return variant
 
 
 @pytest.fixture
